@@ -1,0 +1,224 @@
+//! The closed set of messages that cross process borders.
+//!
+//! The supervisor never interprets a channel message body: it hands the worker
+//! the message type and bytes, and writes back whatever whole messages the
+//! worker asks it to send. Input events are translated by the inputs worker
+//! into host-neutral [`InputEvent`]s before they reach the host.
+
+use bincode::{Decode, Encode};
+
+/// Identifies one client channel connection inside the supervisor.
+pub type ConnId = u64;
+
+/// The kind of worker process. Each role serves every connection of its
+/// channel types for the machine the supervisor serves.
+#[derive(Encode, Decode, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkerRole {
+    /// Display and cursor channels.
+    Display,
+    /// Inputs channel.
+    Inputs,
+}
+
+impl WorkerRole {
+    /// The name used on command lines, in logs and in `ctl status`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerRole::Display => "display",
+            WorkerRole::Inputs => "inputs",
+        }
+    }
+
+    /// Parses the command-line name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "display" => Some(WorkerRole::Display),
+            "inputs" => Some(WorkerRole::Inputs),
+            _ => None,
+        }
+    }
+
+    /// The worker role that owns a SPICE channel type, if any.
+    pub fn for_channel_type(channel_type: u8) -> Option<Self> {
+        match channel_type {
+            2 | 4 => Some(WorkerRole::Display),
+            3 => Some(WorkerRole::Inputs),
+            _ => None,
+        }
+    }
+}
+
+/// What the supervisor learnt about a channel during its link stage.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The session (connection id) the channel belongs to.
+    pub session_id: u32,
+    /// SPICE channel type.
+    pub channel_type: u8,
+    /// SPICE channel instance.
+    pub channel_id: u8,
+    /// Capability words the client announced, common set.
+    pub common_caps: Vec<u32>,
+    /// Capability words the client announced, channel set.
+    pub channel_caps: Vec<u32>,
+    /// Capability words the server announced for this channel.
+    pub server_channel_caps: Vec<u32>,
+    /// The client's address, for logs.
+    pub peer: String,
+}
+
+/// One whole SPICE message body for the supervisor to frame and send.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub struct OutMessage {
+    /// SPICE message type.
+    pub msg_type: u16,
+    /// Message body, without any header.
+    pub body: Vec<u8>,
+}
+
+/// A picture of the primary surface, rows of B,G,R,X.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height * 4` bytes, rows packed, top row first.
+    pub pixels: Vec<u8>,
+}
+
+/// Input from a client, translated for the host.
+#[derive(Encode, Decode, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputEvent {
+    /// A key press or release. `code` is the PC/XT set-1 scancode: plain
+    /// codes 0x01..=0x7f, `0xe000 | code` for e0-prefixed keys, 0xe11d for
+    /// Pause.
+    Key {
+        /// Scancode as described above.
+        code: u16,
+        /// Press (true) or release (false).
+        pressed: bool,
+    },
+    /// Relative pointer motion (server mouse mode).
+    PointerMotion {
+        /// Horizontal delta.
+        dx: i32,
+        /// Vertical delta.
+        dy: i32,
+    },
+    /// Absolute pointer position (client mouse mode).
+    PointerPosition {
+        /// Horizontal position on the display.
+        x: u32,
+        /// Vertical position on the display.
+        y: u32,
+        /// Display (monitor) the position refers to.
+        display: u8,
+    },
+    /// A pointer button changed. `button` uses SPICE numbering (left 1,
+    /// middle 2, right 3, wheel up 4, wheel down 5, side 6, extra 7).
+    Button {
+        /// SPICE button number.
+        button: u8,
+        /// Press (true) or release (false).
+        pressed: bool,
+    },
+    /// The client's lock-key state (SPICE modifier flags: scroll 1, num 2,
+    /// caps 4), sent when the client's keyboard state should be mirrored.
+    LockState {
+        /// SPICE keyboard modifier flags.
+        modifiers: u16,
+    },
+}
+
+/// Supervisor → worker.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub enum ToWorker {
+    /// A client channel finished its link stage and is now served by this
+    /// worker.
+    ChannelOpened {
+        /// Connection handle used in every later message.
+        conn: ConnId,
+        /// What the link stage negotiated.
+        info: ChannelInfo,
+    },
+    /// One whole message from the client, already framed off its header.
+    ClientMessage {
+        /// Connection it came from.
+        conn: ConnId,
+        /// SPICE message type.
+        msg_type: u16,
+        /// Body bytes, unparsed.
+        body: Vec<u8>,
+    },
+    /// The client connection is gone.
+    ChannelClosed {
+        /// Connection that closed.
+        conn: ConnId,
+    },
+    /// The host reported its keyboard LEDs (SPICE modifier flags).
+    HostLeds {
+        /// SPICE keyboard modifier flags.
+        modifiers: u16,
+    },
+    /// Asks the display worker for the primary surface as it holds it.
+    Screendump {
+        /// Echoed in the answer.
+        request: u64,
+    },
+}
+
+/// Worker → supervisor.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub enum FromWorker {
+    /// Whole messages to frame and write to a client connection, in order.
+    Send {
+        /// Destination connection.
+        conn: ConnId,
+        /// Messages, in sending order.
+        messages: Vec<OutMessage>,
+    },
+    /// The worker refuses to go on with this connection.
+    CloseChannel {
+        /// Connection to close.
+        conn: ConnId,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// Input for the host, already validated and translated.
+    Input {
+        /// Session the input came from.
+        session_id: u32,
+        /// The event.
+        event: InputEvent,
+    },
+    /// Answer to [`ToWorker::Screendump`].
+    Screendump {
+        /// The request this answers.
+        request: u64,
+        /// The picture, or why there is none.
+        result: Result<Frame, String>,
+    },
+}
+
+/// Supervisor → host.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub enum ToHost {
+    /// Client input to apply.
+    Input {
+        /// Session the input came from.
+        session_id: u32,
+        /// The event.
+        event: InputEvent,
+    },
+}
+
+/// Host → supervisor.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub enum FromHost {
+    /// The host's keyboard LED state changed (SPICE modifier flags).
+    Leds {
+        /// SPICE keyboard modifier flags.
+        modifiers: u16,
+    },
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The one test command for spicebox.
+#
+#   scripts/test.sh                 # install test tools if missing, build, test
+#   scripts/test.sh -- --nocapture  # extra arguments go to `cargo test`
+#
+# The end-to-end tests drive the real SPICE client `spicy-screenshot`
+# (Debian package spice-client-gtk); `spicy`/`remote-viewer` runs need Xvfb.
+# When a tool is missing this script installs the packages with apt-get
+# (as root, or through sudo).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# command that must exist -> Debian package that provides it
+declare -A tools=(
+    [spicy-screenshot]=spice-client-gtk
+    [Xvfb]=xvfb
+)
+
+missing_pkgs=()
+for cmd in "${!tools[@]}"; do
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+        missing_pkgs+=("${tools[$cmd]}")
+    fi
+done
+
+if ((${#missing_pkgs[@]} > 0)); then
+    echo "test.sh: installing ${missing_pkgs[*]} (missing test tools)" >&2
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: no apt-get here; install these packages yourself: ${missing_pkgs[*]}" >&2
+        exit 1
+    fi
+    sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo_cmd=(sudo)
+        else
+            echo "test.sh: not root and no sudo; install as root: apt-get install ${missing_pkgs[*]}" >&2
+            exit 1
+        fi
+    fi
+    ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get update
+    ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test.sh: cargo not found; install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
+
+cargo build --workspace --all-targets
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in
+    /*) ;;
+    *) target_dir="$PWD/$target_dir" ;;
+esac
+export SPICEBOX_BIN="$target_dir/debug/spicebox"
+if [[ ! -x "$SPICEBOX_BIN" ]]; then
+    echo "test.sh: the build did not produce $SPICEBOX_BIN" >&2
+    exit 1
+fi
+
+cargo test --workspace "$@"

@@ -1,0 +1,138 @@
+//! The control socket (`--control PATH`): one JSON request per line, one
+//! JSON answer per line; a screendump answer is followed by the raw pixels.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::server::Server;
+use crate::sessions::SessionStatus;
+
+/// A request on the control socket.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    Status,
+    Screendump,
+}
+
+#[derive(Serialize)]
+struct ProcessStatus {
+    pid: u32,
+}
+
+#[derive(Serialize)]
+struct WorkerStatus {
+    role: &'static str,
+    pid: u32,
+}
+
+#[derive(Serialize)]
+struct Status {
+    supervisor_pid: u32,
+    host: ProcessStatus,
+    workers: Vec<WorkerStatus>,
+    sessions: Vec<SessionStatus>,
+    image_compression: &'static str,
+    main_rtt_us: u64,
+}
+
+/// Header line of a screendump answer; `bytes` raw B,G,R,X bytes follow.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DumpHeader {
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub bytes: usize,
+}
+
+/// Starts serving the control socket at `path`.
+pub async fn start(path: &Path, server: Arc<Server>) -> anyhow::Result<()> {
+    if path.exists() {
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale control socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot open control socket {}", path.display()))?;
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = serve_client(stream, &server).await {
+                            tracing::debug!(error = %format!("{error:#}"), "control client");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "control accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r.take(64 * 1024)).lines();
+    while let Some(line) = lines.next_line().await? {
+        let request: Request = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                let answer = serde_json::json!({ "error": format!("bad request: {e}") });
+                w.write_all(format!("{answer}\n").as_bytes()).await?;
+                continue;
+            }
+        };
+        match request {
+            Request::Status => {
+                let status = Status {
+                    supervisor_pid: std::process::id(),
+                    host: ProcessStatus {
+                        pid: server.host.pid,
+                    },
+                    workers: vec![
+                        WorkerStatus {
+                            role: server.display.role.name(),
+                            pid: server.display.pid,
+                        },
+                        WorkerStatus {
+                            role: server.inputs.role.name(),
+                            pid: server.inputs.pid,
+                        },
+                    ],
+                    sessions: server.sessions.status(),
+                    image_compression: server.args.image_compression.name(),
+                    main_rtt_us: server.last_rtt_us(),
+                };
+                let text = serde_json::to_string(&status)?;
+                w.write_all(format!("{text}\n").as_bytes()).await?;
+            }
+            Request::Screendump => match server.display.screendump().await {
+                Ok(frame) => {
+                    let header = DumpHeader {
+                        width: frame.width,
+                        height: frame.height,
+                        format: "bgrx".into(),
+                        bytes: frame.pixels.len(),
+                    };
+                    w.write_all(format!("{}\n", serde_json::to_string(&header)?).as_bytes())
+                        .await?;
+                    w.write_all(&frame.pixels).await?;
+                }
+                Err(e) => {
+                    let answer = serde_json::json!({ "error": e });
+                    w.write_all(format!("{answer}\n").as_bytes()).await?;
+                }
+            },
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The host process (the demo desktop for now): spawning it with the shared
+//! framebuffer and doorbell, feeding it input, and relaying what it reports.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use spicebox_ipc::{FromHost, ToHost, ToWorker};
+use tokio::sync::mpsc;
+
+use crate::children::{spawn_self, DOORBELL_FD, IPC_FD, SHM_FD};
+use crate::cli::ServeArgs;
+use crate::workers::Worker;
+
+/// A running host process.
+pub struct Host {
+    pub pid: u32,
+}
+
+impl Host {
+    /// Starts the demo host. `input` carries what the inputs worker produced.
+    pub fn start(
+        args: &ServeArgs,
+        shm: OwnedFd,
+        doorbell: OwnedFd,
+        mut input: mpsc::Receiver<ToHost>,
+        inputs_worker: Arc<Worker>,
+    ) -> anyhow::Result<Host> {
+        let (ours, theirs) = spicebox_ipc::socket_pair()?;
+        let (w, h) = args.demo_size;
+        let mut cli = vec![
+            "host".to_string(),
+            "demo".to_string(),
+            format!("--size={w}x{h}"),
+            format!("--seed={}", args.demo_seed),
+        ];
+        if args.demo_freeze {
+            cli.push("--freeze".into());
+        }
+        if let Some(log) = &args.demo_input_log {
+            cli.push(format!("--input-log={}", log.display()));
+        }
+        let mut child = spawn_self(
+            &cli,
+            vec![(theirs, IPC_FD), (shm, SHM_FD), (doorbell, DOORBELL_FD)],
+        )?;
+        let pid = child.id().unwrap_or(0);
+        tracing::info!(pid, "demo host started");
+        let (mut tx, mut rx) = spicebox_ipc::split_async::<ToHost, FromHost>(ours)?;
+
+        tokio::spawn(async move {
+            while let Some(msg) = input.recv().await {
+                if let Err(error) = tx.send(&msg).await {
+                    tracing::warn!(%error, "cannot write to host");
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(FromHost::Leds { modifiers }) => {
+                        let _ = inputs_worker.send(ToWorker::HostLeds { modifiers }).await;
+                    }
+                    Err(spicebox_ipc::IpcError::Closed) => break,
+                    Err(error) => {
+                        tracing::error!(%error, "host sent a bad message; stopping it");
+                        let _ = child.start_kill();
+                        break;
+                    }
+                }
+            }
+            match child.wait().await {
+                Ok(status) => tracing::error!(pid, %status, "host exited"),
+                Err(error) => tracing::error!(pid, %error, "host lost"),
+            }
+        });
+        Ok(Host { pid })
+    }
+}

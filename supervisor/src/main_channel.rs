@@ -1,0 +1,237 @@
+//! The main channel, served by the supervisor itself: session start (INIT),
+//! the channel list, mouse mode, latency pings, ACK bookkeeping, and NOTIFY
+//! on client errors.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spicebox_ipc::OutMessage;
+use spicebox_protocol::common::{self, AckWindow, NotifySeverity, NotifyVisibility};
+use spicebox_protocol::consts::msg::{common_cli, common_srv, main_srv};
+use spicebox_protocol::consts::{main_cap, ChannelType};
+use spicebox_protocol::main_channel::{self, MainClientMsg, MainInit, MOUSE_MODE_SERVER};
+use tokio::net::TcpStream;
+
+use crate::channel_io::{read_message, spawn_writer, Counters, Outbox, ReadError};
+use crate::link::Linked;
+use crate::server::Server;
+
+/// Client → server main messages are small (agent chunks are at most
+/// 2 KiB); anything bigger is a broken or hostile client.
+const MAX_MAIN_MESSAGE: u32 = 64 * 1024;
+
+/// The reference server's ACK window for channels that do not need flow
+/// control in practice.
+const MAIN_ACK_WINDOW: u32 = 40;
+
+/// How often the server measures the round trip.
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Server → client channels announced in CHANNELS_LIST.
+const SERVED_CHANNELS: [(ChannelType, u8); 3] = [
+    (ChannelType::Display, 0),
+    (ChannelType::Inputs, 0),
+    (ChannelType::Cursor, 0),
+];
+
+fn out(msg_type: u16, body: Vec<u8>) -> OutMessage {
+    OutMessage { msg_type, body }
+}
+
+/// Milliseconds since server start, the clock of MULTI_MEDIA_TIME.
+fn mm_time(server: &Server) -> u32 {
+    // Wraps after 49 days, like the protocol's own u32 clock.
+    server.started.elapsed().as_millis() as u32
+}
+
+/// Serves one main channel until the client leaves or misbehaves; the
+/// session ends with it.
+pub async fn serve(server: &Server, stream: TcpStream, peer: SocketAddr, linked: Linked) {
+    let counters = Arc::new(Counters::default());
+    let (session_id, ended) = server.sessions.create(peer, counters.clone());
+    tracing::info!(%peer, session = session_id, "session started");
+    let (mut reader, writer) = stream.into_split();
+    let cancel = ended.child_token();
+    let outbox = spawn_writer(writer, linked.header, cancel.clone(), counters);
+
+    let mut ack = AckWindow::new(1, MAIN_ACK_WINDOW);
+    let mut first = vec![
+        out(common_srv::SET_ACK, common::set_ack(1, MAIN_ACK_WINDOW)),
+        out(
+            main_srv::INIT,
+            MainInit {
+                session_id,
+                display_channels_hint: 1,
+                supported_mouse_modes: u32::from(MOUSE_MODE_SERVER),
+                current_mouse_mode: u32::from(MOUSE_MODE_SERVER),
+                agent_connected: 0,
+                agent_tokens: 0,
+                // The client shows video this far behind the server clock.
+                multi_media_time: mm_time(server).wrapping_sub(400),
+                ram_hint: 0,
+            }
+            .to_bytes(),
+        ),
+    ];
+    if linked.client_channel_caps.has(main_cap::NAME_AND_UUID) {
+        first.push(out(main_srv::NAME, main_channel::name(&server.name)));
+        first.push(out(main_srv::UUID, main_channel::uuid(&server.uuid)));
+    }
+    for _ in &first {
+        ack.on_sent();
+    }
+    let _ = outbox.send(first).await;
+
+    let result = tokio::select! {
+        r = main_loop(server, &mut reader, &outbox, &linked, &mut ack) => r,
+        _ = cancel.cancelled() => Ok(()),
+    };
+    match result {
+        Ok(()) => tracing::info!(%peer, session = session_id, "session ended"),
+        Err(reason) => {
+            tracing::warn!(%peer, session = session_id, %reason, "main channel closed");
+            let text = format!("closing: {reason}");
+            let notify = common::notify(
+                u64::from(mm_time(server)),
+                NotifySeverity::Error,
+                NotifyVisibility::High,
+                0,
+                &text,
+            );
+            let _ = outbox.send(vec![out(common_srv::NOTIFY, notify)]).await;
+        }
+    }
+    drop(outbox);
+    // Give the writer a moment to flush the NOTIFY before the session's
+    // connections are torn down.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.sessions.end(session_id);
+    cancel.cancel();
+}
+
+async fn main_loop(
+    server: &Server,
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    outbox: &Outbox,
+    linked: &Linked,
+    ack: &mut AckWindow,
+) -> Result<(), String> {
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    let mut ping_id: u32 = 0;
+    let mut pings: Vec<(u32, Instant)> = Vec::new();
+    // The read future is not cancel-safe, so it runs as its own future and
+    // hands whole messages over a channel.
+    let (msgs_tx, mut msgs) = tokio::sync::mpsc::channel(16);
+    let reader_task = {
+        let kind = linked.header;
+        async move {
+            loop {
+                let m = read_message(reader, kind, MAX_MAIN_MESSAGE).await;
+                let stop = m.is_err();
+                if msgs_tx.send(m).await.is_err() || stop {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::pin!(reader_task);
+    let mut reader_done = false;
+    loop {
+        tokio::select! {
+            _ = &mut reader_task, if !reader_done => reader_done = true,
+            _ = ping.tick() => {
+                ping_id = ping_id.wrapping_add(1);
+                pings.push((ping_id, Instant::now()));
+                if pings.len() > 8 {
+                    pings.remove(0);
+                }
+                let body = common::ping(ping_id, u64::from(mm_time(server)), 0);
+                ack.on_sent();
+                let _ = outbox.send(vec![out(common_srv::PING, body)]).await;
+            }
+            m = msgs.recv() => {
+                let m = match m {
+                    Some(Ok(m)) => m,
+                    Some(Err(ReadError::Closed)) | None => return Ok(()),
+                    Some(Err(e)) => return Err(e.to_string()),
+                };
+                match m.msg_type {
+                    common_cli::ACK_SYNC => {
+                        let sync = common::AckSync::parse(&m.body).map_err(|e| format!("bad ACK_SYNC: {e}"))?;
+                        ack.on_ack_sync(sync.generation);
+                    }
+                    common_cli::ACK => ack.on_ack(),
+                    common_cli::PONG => {
+                        let pong = common::Pong::parse(&m.body).map_err(|e| format!("bad PONG: {e}"))?;
+                        if let Some(pos) = pings.iter().position(|(id, _)| *id == pong.id) {
+                            let (_, sent) = pings.remove(pos);
+                            server.record_rtt(sent.elapsed());
+                        }
+                    }
+                    common_cli::DISCONNECTING => return Ok(()),
+                    common_cli::MIGRATE_FLUSH_MARK | common_cli::MIGRATE_DATA => {
+                        return Err("migration messages without a migration".into());
+                    }
+                    t => handle_main(server, outbox, ack, t, &m.body).await?,
+                }
+            }
+        }
+    }
+}
+
+async fn handle_main(
+    server: &Server,
+    outbox: &Outbox,
+    ack: &mut AckWindow,
+    msg_type: u16,
+    body: &[u8],
+) -> Result<(), String> {
+    let msg = main_channel::parse_main_client(msg_type, body)
+        .map_err(|e| format!("bad main message {msg_type}: {e}"))?;
+    let reply = match msg {
+        MainClientMsg::AttachChannels => {
+            let list: Vec<(u8, u8)> = SERVED_CHANNELS
+                .iter()
+                .map(|(t, id)| (t.as_u8(), *id))
+                .collect();
+            vec![out(
+                main_srv::CHANNELS_LIST,
+                main_channel::channels_list(&list),
+            )]
+        }
+        MainClientMsg::MouseModeRequest { mode } => {
+            if mode != MOUSE_MODE_SERVER {
+                tracing::debug!(
+                    mode,
+                    "client mouse mode refused: no absolute pointer device"
+                );
+            }
+            vec![out(
+                main_srv::MOUSE_MODE,
+                main_channel::mouse_mode(MOUSE_MODE_SERVER, MOUSE_MODE_SERVER),
+            )]
+        }
+        MainClientMsg::AgentStart { .. } | MainClientMsg::AgentToken { .. } => Vec::new(),
+        MainClientMsg::AgentData(_) => {
+            vec![out(
+                common_srv::NOTIFY,
+                common::notify(
+                    u64::from(mm_time(server)),
+                    NotifySeverity::Warn,
+                    NotifyVisibility::Low,
+                    0,
+                    "no agent is connected; agent data dropped",
+                ),
+            )]
+        }
+        _ => Vec::new(),
+    };
+    if !reply.is_empty() {
+        for _ in &reply {
+            ack.on_sent();
+        }
+        let _ = outbox.send(reply).await;
+    }
+    Ok(())
+}

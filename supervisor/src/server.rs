@@ -1,0 +1,254 @@
+//! The serving supervisor: starts the host and the workers, accepts client
+//! connections, runs their link stage, and hands each linked channel to the
+//! main channel or to its worker.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use spicebox_ipc::WorkerRole;
+use spicebox_protocol::consts::ChannelType;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::children::{DOORBELL_FD, SHM_FD};
+use crate::cli::ServeArgs;
+use crate::host::Host;
+use crate::link::{self, LinkPolicy, Refusal};
+use crate::sessions::{AdmitError, Sessions};
+use crate::ticket::KeyPool;
+use crate::workers::Worker;
+use crate::{control, main_channel, routed};
+
+/// Channels a session may open besides main.
+const WORKER_CHANNELS: [(ChannelType, u8); 3] = [
+    (ChannelType::Display, 0),
+    (ChannelType::Cursor, 0),
+    (ChannelType::Inputs, 0),
+];
+
+/// Everything the connection tasks share.
+pub struct Server {
+    pub args: ServeArgs,
+    password: Option<Vec<u8>>,
+    pub keys: KeyPool,
+    pub sessions: Sessions,
+    pub display: Arc<Worker>,
+    pub inputs: Arc<Worker>,
+    pub host: Host,
+    pub name: String,
+    pub uuid: [u8; 16],
+    pub started: Instant,
+    next_conn: AtomicU64,
+    rtt_us: AtomicU64,
+}
+
+impl Server {
+    /// Records a measured main-channel round trip.
+    pub fn record_rtt(&self, rtt: Duration) {
+        self.rtt_us.store(
+            u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Last measured round trip, microseconds (0: none yet).
+    pub fn last_rtt_us(&self) -> u64 {
+        self.rtt_us.load(Ordering::Relaxed)
+    }
+}
+
+struct Policy<'a>(&'a Server);
+
+impl LinkPolicy for Policy<'_> {
+    fn password(&self) -> Option<&[u8]> {
+        self.0.password.as_deref()
+    }
+
+    fn admit(
+        &self,
+        channel: ChannelType,
+        channel_id: u8,
+        connection_id: u32,
+    ) -> Result<(), Refusal> {
+        if channel == ChannelType::Main {
+            // A non-zero id on main means migration, which is not offered.
+            return match (connection_id, channel_id) {
+                (0, 0) => Ok(()),
+                (0, id) => Err(Refusal::ChannelNotAvailable(channel.name(), id)),
+                (id, _) => Err(Refusal::BadConnectionId(id)),
+            };
+        }
+        if !WORKER_CHANNELS.contains(&(channel, channel_id)) {
+            return Err(Refusal::ChannelNotAvailable(channel.name(), channel_id));
+        }
+        match self.0.sessions.can_add(connection_id, channel, channel_id) {
+            Ok(()) => Ok(()),
+            Err(AdmitError::NoSession(id)) => Err(Refusal::BadConnectionId(id)),
+            Err(AdmitError::Duplicate(name, id)) => Err(Refusal::ChannelNotAvailable(name, id)),
+        }
+    }
+}
+
+/// Reads the password from the configured places.
+fn resolve_password(args: &ServeArgs) -> anyhow::Result<Option<Vec<u8>>> {
+    if args.disable_ticketing {
+        return Ok(None);
+    }
+    let password = if let Some(file) = &args.password_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read password file {}", file.display()))?;
+        Some(text.lines().next().unwrap_or("").to_string())
+    } else {
+        std::env::var("SPICEBOX_PASSWORD").ok()
+    };
+    match password {
+        Some(p) if p.len() > spicebox_protocol::consts::MAX_PASSWORD_LENGTH => anyhow::bail!(
+            "password is longer than the {} bytes SPICE clients can send",
+            spicebox_protocol::consts::MAX_PASSWORD_LENGTH
+        ),
+        Some(p) => Ok(Some(p.into_bytes())),
+        None => {
+            tracing::warn!("no password configured (--password-file or SPICEBOX_PASSWORD): ticketing is disabled");
+            Ok(None)
+        }
+    }
+}
+
+/// Runs the server until SIGTERM/SIGINT.
+pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> anyhow::Result<()> {
+    let password = resolve_password(&args)?;
+    let shm = spicebox_shm::create_region(&spicebox_shm::ShmLayout::default())
+        .context("cannot create the shared framebuffer")?;
+    let doorbell = spicebox_shm::Doorbell::new().context("cannot create the doorbell")?;
+
+    let (host_tx, host_rx) = mpsc::channel(1024);
+    let display = Worker::start(
+        WorkerRole::Display,
+        vec![format!(
+            "--image-compression={}",
+            args.image_compression.name()
+        )],
+        vec![
+            (shm.try_clone().context("dup shm")?, SHM_FD),
+            (
+                doorbell.try_clone_fd().context("dup doorbell")?,
+                DOORBELL_FD,
+            ),
+        ],
+        host_tx.clone(),
+    )?;
+    let inputs = Worker::start(WorkerRole::Inputs, Vec::new(), Vec::new(), host_tx)?;
+    let host = Host::start(
+        &args,
+        shm,
+        doorbell.try_clone_fd().context("dup doorbell")?,
+        host_rx,
+        inputs.clone(),
+    )?;
+    drop(doorbell);
+
+    let listeners = if inherited.is_empty() {
+        let addr = SocketAddr::new(args.addr, args.port);
+        vec![TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?]
+    } else {
+        inherited
+            .into_iter()
+            .map(|l| {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot use the inherited sockets")?
+    };
+
+    let server = Arc::new(Server {
+        password,
+        keys: KeyPool::start(),
+        sessions: Sessions::default(),
+        display,
+        inputs,
+        host,
+        name: "spicebox demo".to_string(),
+        uuid: rand::random(),
+        started: Instant::now(),
+        next_conn: AtomicU64::new(1),
+        rtt_us: AtomicU64::new(0),
+        args,
+    });
+
+    for l in &listeners {
+        if let Ok(addr) = l.local_addr() {
+            tracing::info!(%addr, "listening; connect with: remote-viewer spice://{addr}");
+        }
+    }
+    let control_path = server.args.control.clone();
+    if let Some(path) = &control_path {
+        control::start(path, server.clone()).await?;
+    }
+    for l in listeners {
+        let server = server.clone();
+        tokio::spawn(async move { accept_loop(l, server).await });
+    }
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    if let Some(path) = control_path {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let server = server.clone();
+                tokio::spawn(async move { handle_connection(server, stream, peer).await });
+            }
+            Err(error) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle_connection(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let limit = Duration::from_secs(server.args.link_timeout.max(1));
+    let policy = Policy(&server);
+    let linked = match tokio::time::timeout(limit, link::run(&mut stream, &policy, &server.keys))
+        .await
+    {
+        Err(_) => {
+            tracing::warn!(%peer, reason = %format!("link stage not completed within {} s", limit.as_secs()), "link refused");
+            return;
+        }
+        Ok(Err(reason)) => {
+            tracing::warn!(%peer, %reason, "link refused");
+            return;
+        }
+        Ok(Ok(linked)) => linked,
+    };
+    match linked.channel_type {
+        ChannelType::Main => main_channel::serve(&server, stream, peer, linked).await,
+        other => {
+            let worker = match WorkerRole::for_channel_type(other.as_u8()) {
+                Some(WorkerRole::Display) => server.display.clone(),
+                Some(WorkerRole::Inputs) => server.inputs.clone(),
+                None => return,
+            };
+            let conn = server.next_conn.fetch_add(1, Ordering::Relaxed);
+            routed::serve(&server, worker, stream, peer, linked, conn).await;
+        }
+    }
+}

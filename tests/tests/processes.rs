@@ -1,0 +1,236 @@
+//! The process model: one supervisor, a host process and one worker per
+//! channel role, each its own process, children of the supervisor, and
+//! visible in `ctl status` together with the sessions and their channels.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use spicebox_tests::client::Session;
+use spicebox_tests::harness::{pid_alive, proc_stat, Server};
+
+fn pid_of(v: &Value, what: &str) -> u32 {
+    let pid = v
+        .as_u64()
+        .unwrap_or_else(|| panic!("ctl status: {what} is not a number: {v}"));
+    u32::try_from(pid).unwrap_or_else(|_| panic!("ctl status: {what} = {pid} is not a pid"))
+}
+
+/// (role, pid) of every worker in a status document.
+fn workers(status: &Value) -> Vec<(String, u32)> {
+    status
+        .get("workers")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("ctl status has no workers array: {status}"))
+        .iter()
+        .map(|w| {
+            let role = w
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("worker without role: {w}"))
+                .to_owned();
+            let pid = pid_of(
+                w.get("pid").unwrap_or(&Value::Null),
+                &format!("pid of {role}"),
+            );
+            (role, pid)
+        })
+        .collect()
+}
+
+#[test]
+fn every_role_is_its_own_child_process() {
+    let server = Server::start(&["--disable-ticketing", "--demo-freeze"]);
+    let status = server.ctl_status();
+
+    let sup = pid_of(
+        status.get("supervisor_pid").unwrap_or(&Value::Null),
+        "supervisor_pid",
+    );
+    assert_eq!(
+        sup,
+        server.pid(),
+        "supervisor_pid is not the process the test started"
+    );
+    let host = pid_of(
+        status.pointer("/host/pid").unwrap_or(&Value::Null),
+        "host.pid",
+    );
+
+    let ws = workers(&status);
+    let find = |role: &str| -> u32 {
+        let pids: Vec<u32> = ws
+            .iter()
+            .filter(|(r, _)| r == role)
+            .map(|&(_, p)| p)
+            .collect();
+        assert_eq!(pids.len(), 1, "expected one {role} worker in {status}");
+        pids[0]
+    };
+    let display = find("display");
+    let inputs = find("inputs");
+
+    let all = [
+        ("supervisor", sup),
+        ("host", host),
+        ("display", display),
+        ("inputs", inputs),
+    ];
+    let distinct: HashSet<u32> = all.iter().map(|&(_, p)| p).collect();
+    assert_eq!(distinct.len(), all.len(), "processes share a pid: {all:?}");
+
+    for (name, pid) in all {
+        assert!(pid_alive(pid), "{name} (pid {pid}) is not a live process");
+        assert_ne!(pid, std::process::id(), "{name} claims the test's own pid");
+    }
+    for (name, pid) in &all[1..] {
+        let st = proc_stat(*pid).unwrap_or_else(|| panic!("{name} (pid {pid}) vanished"));
+        assert_eq!(
+            st.ppid, sup,
+            "{name} (pid {pid}) is not a child of the supervisor ({sup})"
+        );
+    }
+
+    // Workers live as long as the server: the same pids a moment later.
+    std::thread::sleep(Duration::from_millis(500));
+    let again = server.ctl_status();
+    assert_eq!(workers(&again).len(), ws.len());
+    for (role, pid) in &ws {
+        assert!(
+            workers(&again).contains(&(role.clone(), *pid)),
+            "{role} worker changed pid without reason: {again}"
+        );
+        assert!(pid_alive(*pid), "{role} worker {pid} died");
+    }
+}
+
+#[test]
+fn status_lists_sessions_and_their_channels() {
+    let server = Server::start(&["--disable-ticketing", "--demo-freeze"]);
+    let before = server.ctl_status();
+    assert_eq!(
+        before
+            .get("sessions")
+            .and_then(Value::as_array)
+            .map(Vec::len),
+        Some(0),
+        "sessions before any client: {before}"
+    );
+
+    let session = Session::connect(server.addr(), "").expect("session");
+    let display = session.open_display(0).expect("display channel");
+    let main_peer = session.main.local_addr().to_string();
+    let display_peer = display.local_addr().to_string();
+
+    // The display channel may be registered a moment after its link.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ours = loop {
+        let status = server.ctl_status();
+        let found = status
+            .get("sessions")
+            .and_then(Value::as_array)
+            .and_then(|s| {
+                s.iter()
+                    .find(|s| {
+                        s.get("id").and_then(Value::as_u64) == Some(u64::from(session.session_id))
+                    })
+                    .cloned()
+            });
+        let has_display = found.as_ref().is_some_and(|s| {
+            s.get("channels")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c.get("type").and_then(Value::as_str) == Some("display")
+                            && c.get("id").and_then(Value::as_u64) == Some(0)
+                    })
+                })
+        });
+        if has_display {
+            break found.expect("checked above");
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "ctl status never listed session {} with display 0: {status}",
+                session.session_id
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        ours.get("peer").and_then(Value::as_str),
+        Some(main_peer.as_str()),
+        "session peer is not the main channel's address: {ours}"
+    );
+    let display_entry = ours["channels"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("display"))
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        display_entry.get("peer").and_then(Value::as_str),
+        Some(display_peer.as_str()),
+        "display channel peer: {ours}"
+    );
+
+    // Gone from the list once the client disconnects.
+    drop(display);
+    drop(session);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = server.ctl_status();
+        let n = status
+            .get("sessions")
+            .and_then(Value::as_array)
+            .map(Vec::len);
+        if n == Some(0) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            panic!("the session stayed in ctl status after its client left: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn workers_are_confined() {
+    // architecture.md, "Sandbox": every worker sets no_new_privs, drops all
+    // capabilities and runs under a seccomp filter.
+    let server = Server::start(&["--disable-ticketing", "--demo-freeze"]);
+    let status = server.ctl_status();
+    let ws = workers(&status);
+    for role in ["display", "inputs"] {
+        assert!(
+            ws.iter().any(|(r, _)| r == role),
+            "no {role} worker in ctl status: {status}"
+        );
+    }
+    for (role, pid) in ws {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|e| panic!("{role} worker {pid}: /proc status: {e}"));
+        let field = |name: &str| -> String {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+                .unwrap_or_else(|| panic!("{role}: no {name} in /proc/{pid}/status"))
+        };
+        assert_eq!(
+            field("NoNewPrivs:"),
+            "1",
+            "{role} worker lacks no_new_privs"
+        );
+        assert_eq!(
+            field("Seccomp:"),
+            "2",
+            "{role} worker has no seccomp filter"
+        );
+        assert_eq!(
+            u64::from_str_radix(&field("CapEff:"), 16).ok(),
+            Some(0),
+            "{role} worker kept effective capabilities"
+        );
+    }
+}

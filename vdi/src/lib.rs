@@ -1,0 +1,27 @@
+//! Host side of spicebox: the built-in demo desktop, the machine spicebox
+//! serves when nothing else is configured.
+//!
+//! [`DemoDesktop`] is the pure picture and input state; [`run`] is the host
+//! process loop that publishes it through `spicebox-shm` and takes input
+//! from the supervisor over `spicebox-ipc`.
+
+#![warn(missing_docs)]
+
+mod damage;
+mod desktop;
+mod draw;
+mod error;
+mod host;
+mod input_log;
+mod options;
+mod scene;
+
+pub use desktop::{CursorShape, DemoDesktop};
+pub use error::VdiError;
+pub use host::run;
+pub use options::{DemoOptions, MAX_FPS, MAX_SIZE, MIN_SIZE};
+
+#[cfg(test)]
+mod desktop_tests;
+#[cfg(test)]
+mod host_tests;

@@ -1,0 +1,179 @@
+//! One client's display channel: its surface, pending damage and ACK window.
+
+use spicebox_ipc::{ChannelInfo, OutMessage};
+use spicebox_protocol::caps::Caps;
+use spicebox_protocol::common::{self, AckSync, AckWindow};
+use spicebox_protocol::consts::display_cap;
+use spicebox_protocol::consts::msg::{common_cli, common_srv, display_cli, display_srv};
+use spicebox_protocol::display::{
+    self, DisplayClientMsg, ImageDescriptor, MonitorConfigHead, SURFACE_FLAG_PRIMARY,
+    SURFACE_FMT_32_XRGB,
+};
+use spicebox_shm::{Consumer, Mode, Rect, ShmError};
+
+use crate::damage::Damage;
+use crate::encode::{encode, Compression};
+use crate::full_rect;
+
+/// The reference server's ACK window for display channels.
+const ACK_WINDOW: u32 = 20;
+
+/// The primary surface is always surface 0: spice-gtk only places monitors
+/// that sit on surface 0.
+const PRIMARY: u32 = 0;
+
+pub struct DisplayConn {
+    pub damage: Damage,
+    ack: AckWindow,
+    /// DISPLAY_INIT arrived; nothing but SET_ACK is sent before it.
+    initialized: bool,
+    /// The surface the client has, if any.
+    surface: Option<Mode>,
+    marked: bool,
+    client_caps: Caps,
+    next_image_id: u64,
+}
+
+fn out(msg_type: u16, body: Vec<u8>) -> OutMessage {
+    OutMessage { msg_type, body }
+}
+
+fn wire_rect(r: &Rect) -> display::Rect {
+    display::Rect {
+        top: r.y as i32,
+        left: r.x as i32,
+        bottom: (r.y + r.height) as i32,
+        right: (r.x + r.width) as i32,
+    }
+}
+
+impl DisplayConn {
+    pub fn new(info: &ChannelInfo) -> Self {
+        Self {
+            damage: Damage::default(),
+            ack: AckWindow::new(1, ACK_WINDOW),
+            initialized: false,
+            surface: None,
+            marked: false,
+            client_caps: Caps::from_words(info.channel_caps.clone()),
+            next_image_id: 1,
+        }
+    }
+
+    /// Messages sent as soon as the channel is up.
+    pub fn on_open(&mut self) -> Vec<OutMessage> {
+        vec![out(common_srv::SET_ACK, common::set_ack(1, ACK_WINDOW))]
+    }
+
+    pub fn on_client_message(&mut self, msg_type: u16, body: &[u8]) -> Result<(), String> {
+        match msg_type {
+            common_cli::ACK_SYNC => {
+                let sync = AckSync::parse(body).map_err(|e| format!("bad ACK_SYNC: {e}"))?;
+                self.ack.on_ack_sync(sync.generation);
+            }
+            common_cli::ACK => self.ack.on_ack(),
+            common_cli::PONG | common_cli::DISCONNECTING => {}
+            display_cli::INIT
+            | display_cli::STREAM_REPORT
+            | display_cli::PREFERRED_COMPRESSION
+            | display_cli::GL_DRAW_DONE
+            | display_cli::PREFERRED_VIDEO_CODEC_TYPE => {
+                let msg = display::parse_display_client(msg_type, body)
+                    .map_err(|e| format!("bad display message {msg_type}: {e}"))?;
+                if let DisplayClientMsg::Init(_) = msg {
+                    self.initialized = true;
+                }
+            }
+            other => return Err(format!("unknown display message type {other}")),
+        }
+        Ok(())
+    }
+
+    /// Whatever is due and allowed by the ACK window.
+    pub fn flush(
+        &mut self,
+        shm: &Consumer,
+        mode: Mode,
+        compression: Compression,
+    ) -> Result<Vec<OutMessage>, ShmError> {
+        let mut msgs = Vec::new();
+        if !self.initialized || mode.width == 0 || mode.height == 0 {
+            return Ok(msgs);
+        }
+        if self.surface != Some(mode) {
+            // A new surface is drawn whole, window or not: the client has
+            // nothing to show until it is.
+            if self.surface.is_some() {
+                msgs.push(out(
+                    display_srv::SURFACE_DESTROY,
+                    display::surface_destroy(PRIMARY),
+                ));
+            }
+            msgs.push(out(
+                display_srv::SURFACE_CREATE,
+                display::surface_create(
+                    PRIMARY,
+                    mode.width,
+                    mode.height,
+                    SURFACE_FMT_32_XRGB,
+                    SURFACE_FLAG_PRIMARY,
+                ),
+            ));
+            msgs.push(out(
+                display_srv::MONITORS_CONFIG,
+                display::monitors_config(
+                    &[MonitorConfigHead {
+                        id: 0,
+                        surface_id: PRIMARY,
+                        width: mode.width,
+                        height: mode.height,
+                        x: 0,
+                        y: 0,
+                        flags: 0,
+                    }],
+                    1,
+                ),
+            ));
+            msgs.push(self.draw(shm, full_rect(&mode), compression)?);
+            if !self.marked {
+                msgs.push(out(display_srv::MARK, display::mark()));
+                self.marked = true;
+            }
+            self.surface = Some(mode);
+            self.damage.clear();
+            for _ in &msgs {
+                self.ack.on_sent();
+            }
+            return Ok(msgs);
+        }
+        while self.ack.can_send() {
+            let Some(rect) = self.damage.pop() else {
+                break;
+            };
+            msgs.push(self.draw(shm, rect, compression)?);
+            self.ack.on_sent();
+        }
+        Ok(msgs)
+    }
+
+    fn draw(
+        &mut self,
+        shm: &Consumer,
+        rect: Rect,
+        compression: Compression,
+    ) -> Result<OutMessage, ShmError> {
+        let mut pixels = Vec::with_capacity(rect.width as usize * rect.height as usize * 4);
+        shm.copy_rect(rect, &mut pixels)?;
+        let lz4 = self.client_caps.has(display_cap::LZ4_COMPRESSION);
+        let image = encode(pixels, rect.width, compression, lz4);
+        let desc = ImageDescriptor {
+            id: self.next_image_id,
+            flags: 0,
+            width: rect.width,
+            height: rect.height,
+        };
+        self.next_image_id += 1;
+        let body = display::draw_copy(PRIMARY, wire_rect(&rect), &desc, &image.as_image_data());
+        Ok(out(display_srv::DRAW_COPY, body))
+    }
+}

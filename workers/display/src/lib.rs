@@ -1,0 +1,303 @@
+//! The display worker: serves every display and cursor channel of the
+//! machine. It reads damage and cursor records from the host's shared
+//! framebuffer, keeps each client's pending damage, respects each client's
+//! ACK window, encodes what is due and hands whole SPICE messages to the
+//! supervisor.
+
+mod cursor_conn;
+mod damage;
+mod display_conn;
+mod encode;
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+
+use crossbeam_channel::{unbounded, Receiver};
+use spicebox_ipc::{ConnId, Frame, FromWorker, IpcError, OutMessage, SyncSender, ToWorker};
+use spicebox_protocol::consts::ChannelType;
+use spicebox_shm::{Consumer, Doorbell, Event, Mode, Rect, ShmError};
+
+use crate::cursor_conn::CursorConn;
+use crate::display_conn::DisplayConn;
+pub use crate::encode::Compression;
+
+/// Errors that stop the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum DisplayError {
+    /// The supervisor link failed.
+    #[error("supervisor link failed")]
+    Ipc(#[from] IpcError),
+    /// The shared framebuffer cannot be used.
+    #[error("shared framebuffer")]
+    Shm(#[from] ShmError),
+    /// A helper thread could not start.
+    #[error("cannot start thread")]
+    Thread(#[source] std::io::Error),
+}
+
+enum Wake {
+    Ipc(ToWorker),
+    IpcClosed(Option<IpcError>),
+    Doorbell,
+    DoorbellBroken(ShmError),
+}
+
+enum Conn {
+    Display(DisplayConn),
+    Cursor(CursorConn),
+}
+
+struct Worker {
+    tx: SyncSender<FromWorker>,
+    shm: Consumer,
+    compression: Compression,
+    conns: HashMap<ConnId, Conn>,
+    /// Set when the shared framebuffer turned out corrupt: the display stops
+    /// rather than sending garbage, and says so once.
+    broken: Option<String>,
+}
+
+/// Runs the worker until the supervisor closes the link.
+pub fn run(
+    ipc: OwnedFd,
+    shm: OwnedFd,
+    bell: OwnedFd,
+    compression: Compression,
+) -> Result<(), DisplayError> {
+    let (tx, mut rx) = spicebox_ipc::split_sync::<FromWorker, ToWorker>(ipc);
+    let consumer = Consumer::open(shm)?;
+    let doorbell = Doorbell::from_fd(bell);
+    let (wake_tx, wake) = unbounded::<Wake>();
+
+    let ipc_wake = wake_tx.clone();
+    std::thread::Builder::new()
+        .name("ipc-recv".into())
+        .spawn(move || loop {
+            match rx.recv() {
+                Ok(m) => {
+                    if ipc_wake.send(Wake::Ipc(m)).is_err() {
+                        return;
+                    }
+                }
+                Err(IpcError::Closed) => {
+                    let _ = ipc_wake.send(Wake::IpcClosed(None));
+                    return;
+                }
+                Err(e) => {
+                    let _ = ipc_wake.send(Wake::IpcClosed(Some(e)));
+                    return;
+                }
+            }
+        })
+        .map_err(DisplayError::Thread)?;
+    std::thread::Builder::new()
+        .name("doorbell".into())
+        .spawn(move || loop {
+            match doorbell.wait() {
+                Ok(()) => {
+                    if wake_tx.send(Wake::Doorbell).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = wake_tx.send(Wake::DoorbellBroken(e));
+                    return;
+                }
+            }
+        })
+        .map_err(DisplayError::Thread)?;
+
+    let mut worker = Worker {
+        tx,
+        shm: consumer,
+        compression,
+        conns: HashMap::new(),
+        broken: None,
+    };
+    worker.main_loop(&wake)
+}
+
+impl Worker {
+    fn main_loop(&mut self, wake: &Receiver<Wake>) -> Result<(), DisplayError> {
+        let mut events = Vec::new();
+        loop {
+            let Ok(first) = wake.recv() else {
+                return Ok(());
+            };
+            // Handle everything that is already queued before drawing, so a
+            // burst of ACKs or doorbells leads to one round of encoding.
+            let mut doorbell = false;
+            let mut next = Some(first);
+            while let Some(w) = next.take() {
+                match w {
+                    Wake::Ipc(m) => self.handle_ipc(m)?,
+                    Wake::IpcClosed(None) => return Ok(()),
+                    Wake::IpcClosed(Some(e)) => return Err(e.into()),
+                    Wake::Doorbell => doorbell = true,
+                    Wake::DoorbellBroken(e) => return Err(e.into()),
+                }
+                next = wake.try_recv().ok();
+            }
+            if doorbell {
+                self.drain_host(&mut events);
+            }
+            self.flush_all()?;
+        }
+    }
+
+    fn drain_host(&mut self, events: &mut Vec<Event>) {
+        if self.broken.is_some() {
+            return;
+        }
+        events.clear();
+        if let Err(e) = self.shm.drain(events) {
+            self.mark_broken(format!("host wrote a corrupt record: {e}"));
+            return;
+        }
+        let bounds = match self.shm.mode() {
+            Ok(m) => (m.width, m.height),
+            Err(e) => {
+                self.mark_broken(format!("host wrote a corrupt mode: {e}"));
+                return;
+            }
+        };
+        for ev in events.iter() {
+            for conn in self.conns.values_mut() {
+                match (conn, ev) {
+                    (Conn::Display(d), Event::Damage(r)) => d.damage.add(*r, bounds),
+                    (Conn::Display(d), Event::Overflow) => d.damage.full(bounds),
+                    (Conn::Cursor(c), Event::CursorMoved { .. }) => c.pending_move = true,
+                    (Conn::Cursor(c), Event::CursorShape(_)) => c.pending_shape = true,
+                    // A mode change is noticed by comparing modes at flush.
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn mark_broken(&mut self, reason: String) {
+        tracing::error!(%reason, "display stopped: the shared framebuffer cannot be trusted");
+        self.broken = Some(reason);
+    }
+
+    fn handle_ipc(&mut self, msg: ToWorker) -> Result<(), DisplayError> {
+        match msg {
+            ToWorker::ChannelOpened { conn, info } => {
+                let opened = if info.channel_type == ChannelType::Display.as_u8() {
+                    Some(Conn::Display(DisplayConn::new(&info)))
+                } else if info.channel_type == ChannelType::Cursor.as_u8() {
+                    Some(Conn::Cursor(CursorConn::new(&info)))
+                } else {
+                    None
+                };
+                match opened {
+                    Some(mut c) => {
+                        let first = match &mut c {
+                            Conn::Display(d) => d.on_open(),
+                            Conn::Cursor(cc) => cc.on_open(&self.shm),
+                        };
+                        self.conns.insert(conn, c);
+                        self.send(conn, first)?;
+                    }
+                    None => self.tx.send(&FromWorker::CloseChannel {
+                        conn,
+                        reason: format!(
+                            "display worker cannot serve channel type {}",
+                            info.channel_type
+                        ),
+                    })?,
+                }
+            }
+            ToWorker::ChannelClosed { conn } => {
+                self.conns.remove(&conn);
+            }
+            ToWorker::ClientMessage {
+                conn,
+                msg_type,
+                body,
+            } => {
+                let result = match self.conns.get_mut(&conn) {
+                    Some(Conn::Display(d)) => d.on_client_message(msg_type, &body),
+                    Some(Conn::Cursor(c)) => c.on_client_message(msg_type, &body),
+                    None => Ok(()),
+                };
+                if let Err(reason) = result {
+                    tracing::warn!(conn, msg_type, %reason, "bad display/cursor message; closing the channel");
+                    self.conns.remove(&conn);
+                    self.tx.send(&FromWorker::CloseChannel { conn, reason })?;
+                }
+            }
+            ToWorker::HostLeds { .. } => {}
+            ToWorker::Screendump { request } => {
+                let result = self.screendump();
+                self.tx.send(&FromWorker::Screendump { request, result })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn screendump(&self) -> Result<Frame, String> {
+        if let Some(reason) = &self.broken {
+            return Err(reason.clone());
+        }
+        let mode = self.shm.mode().map_err(|e| e.to_string())?;
+        if mode.width == 0 || mode.height == 0 {
+            return Err("the host has not set a display mode yet".into());
+        }
+        let mut pixels = Vec::with_capacity(mode.width as usize * mode.height as usize * 4);
+        self.shm
+            .copy_rect(full_rect(&mode), &mut pixels)
+            .map_err(|e| e.to_string())?;
+        Ok(Frame {
+            width: mode.width,
+            height: mode.height,
+            pixels,
+        })
+    }
+
+    fn send(&mut self, conn: ConnId, messages: Vec<OutMessage>) -> Result<(), IpcError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.tx.send(&FromWorker::Send { conn, messages })
+    }
+
+    fn flush_all(&mut self) -> Result<(), DisplayError> {
+        if self.broken.is_some() {
+            return Ok(());
+        }
+        let mode = match self.shm.mode() {
+            Ok(m) => m,
+            Err(e) => {
+                self.mark_broken(format!("host wrote a corrupt mode: {e}"));
+                return Ok(());
+            }
+        };
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            let out = match self.conns.get_mut(&id) {
+                Some(Conn::Display(d)) => d.flush(&self.shm, mode, self.compression),
+                Some(Conn::Cursor(c)) => Ok(c.flush(&self.shm)),
+                None => continue,
+            };
+            match out {
+                Ok(messages) => self.send(id, messages)?,
+                Err(e) => {
+                    self.mark_broken(format!("cannot read the framebuffer: {e}"));
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The whole surface of a mode.
+pub(crate) fn full_rect(mode: &Mode) -> Rect {
+    Rect {
+        x: 0,
+        y: 0,
+        width: mode.width,
+        height: mode.height,
+    }
+}

@@ -1,0 +1,1 @@
+//! usbredir (spicevmc) channels relayed to the host's chardevs: filled by a later issue.
