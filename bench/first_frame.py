@@ -88,14 +88,7 @@ def spicebox_run(binary, compression, size, runs, tmp):
     try:
         wait_port(port)
         time.sleep(0.5)
-        # One capture alone, to read the bytes of exactly one first frame.
-        screenshot_times(port, 1, os.path.join(tmp, "one.ppm"))
-        time.sleep(0.3)
-        status = json.loads(ctl(binary, sock, "status"))
-        # The session is over by now; its counters went with it. Count from
-        # a held connection instead: keep a client attached and read live.
-        times = screenshot_times(port, runs, os.path.join(tmp, "b.ppm"))
-        return times, status
+        return screenshot_times(port, runs, os.path.join(tmp, "b.ppm"))
     finally:
         stop(proc)
 
@@ -203,7 +196,7 @@ def main():
               + (f"{ref_med*1000:.0f} ms" if ref_med else "n/a (qemu-system-x86 not installed)"))
         for size in ("720x400", "1280x800"):
             for comp in ("off", "lz4"):
-                times, _ = spicebox_run(args.bin, comp, size, args.runs, tmp)
+                times = spicebox_run(args.bin, comp, size, args.runs, tmp)
                 med = statistics.median(times)
                 nbytes = first_frame_bytes(args.bin, comp, size, tmp)
                 ratio = f", {med/ref_med:.2f}x reference" if ref_med else ""

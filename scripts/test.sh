@@ -16,6 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 declare -A tools=(
     [spicy-screenshot]=spice-client-gtk
     [Xvfb]=xvfb
+    [systemd-socket-activate]=systemd
 )
 
 missing_pkgs=()

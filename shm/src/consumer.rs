@@ -56,8 +56,8 @@ impl Consumer {
     /// Appends every event published since the last call.
     ///
     /// The first call after [`Consumer::open`] reports the current state
-    /// instead of old records: the mode, a damage of the whole mode, the
-    /// cursor shape and position. On a bad record the error is returned, the
+    /// instead of old records: the mode, the cursor shape and position, then
+    /// a damage of the whole mode. On a bad record the error is returned, the
     /// record is skipped, and the events before it stay in `out`; the next
     /// call carries on after it.
     pub fn drain(&mut self, out: &mut Vec<Event>) -> Result<(), ShmError> {

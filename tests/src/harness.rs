@@ -12,12 +12,13 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
 
 pub use crate::image::{assert_same_image, diff, Image, ImageDiff};
 
@@ -271,16 +272,14 @@ pub fn pid_alive(pid: u32) -> bool {
     proc_stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
 }
 
-fn send_signal(pid: u32, sig: libc::c_int) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+fn send_signal(pid: u32, sig: Signal) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
     if pid <= 0 {
         return false;
     }
-    // SAFETY: kill(2) with a positive PID signals exactly that process; it
-    // touches no memory of ours.
-    unsafe { libc::kill(pid, sig) == 0 }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok()
 }
 
 /// True when something listens on 127.0.0.1:`port` (from /proc/net/tcp,
@@ -414,6 +413,22 @@ impl Server {
         let out_file = std::fs::File::create(&stdout_path)
             .map_err(|e| (format!("stdout file: {e}"), false))?;
 
+        // Tests serve on loopback only.
+        if let Some(i) = args.iter().position(|a| *a == "--addr") {
+            let addr = args.get(i + 1).copied().unwrap_or("");
+            if addr != "127.0.0.1" {
+                return Err((
+                    format!("tests may only listen on 127.0.0.1, not {addr:?}"),
+                    false,
+                ));
+            }
+        }
+        if args.iter().any(|a| a.starts_with("--addr=")) {
+            return Err((
+                "pass --addr as two arguments (and only 127.0.0.1)".into(),
+                false,
+            ));
+        }
         let mut cmd = Command::new(bin);
         cmd.args(args);
         if !args.contains(&"--addr") {
@@ -435,19 +450,14 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        // SAFETY: runs in the forked child before exec; prctl is
-        // async-signal-safe and touches no memory shared with the parent.
-        // It makes the server get SIGTERM if the test thread that started
-        // it dies without running Drop (test binary killed or aborted).
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
-                Ok(())
-            });
-        }
+        // The server dies with the test thread that started it, even when
+        // the test binary is killed without running Drop.
+        let staged = spicebox_sandbox::prepare_child(&mut cmd, Vec::new())
+            .map_err(|e| (format!("preparing the server process: {e}"), false))?;
         let child = cmd
             .spawn()
             .map_err(|e| (format!("spawning {}: {e}", bin.display()), false))?;
+        drop(staged);
         let mut server = Server {
             pid: child.id(),
             child: Some(child),
@@ -674,7 +684,7 @@ impl Server {
             return;
         };
         if matches!(child.try_wait(), Ok(None)) {
-            send_signal(self.pid, libc::SIGTERM);
+            send_signal(self.pid, Signal::SIGTERM);
             let deadline = Instant::now() + STOP_GRACE;
             while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
@@ -700,7 +710,7 @@ impl Server {
         for (pid, start) in seen {
             if still(pid, start) && pid_alive(pid) {
                 eprintln!("spicebox left process {pid} running after it stopped; killing it");
-                send_signal(pid, libc::SIGKILL);
+                send_signal(pid, Signal::SIGKILL);
             }
         }
     }

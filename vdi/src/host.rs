@@ -20,6 +20,11 @@ use crate::options::DemoOptions;
 const INPUT_QUEUE: usize = 1024;
 
 /// Runs the demo desktop host until the supervisor closes the link.
+///
+/// Publishes the mode, the first picture, the cursor shape and position,
+/// rings, and tells the supervisor the LED state; then applies input as it
+/// arrives and, once per frame, publishes what changed and rings (only if
+/// something did). Returns Ok when the supervisor goes away.
 pub fn run(
     opts: DemoOptions,
     mut producer: Producer,
@@ -28,6 +33,7 @@ pub fn run(
     rx: SyncReceiver<ToHost>,
 ) -> Result<(), VdiError> {
     let mut desktop = DemoDesktop::new(&opts)?;
+    let log = opts.input_log.as_deref().map(InputLog::open).transpose()?;
     publish_initial(&mut producer, &desktop)?;
     doorbell.ring()?;
     tracing::info!(
@@ -43,7 +49,6 @@ pub fn run(
         return Ok(());
     }
 
-    let log = opts.input_log.as_deref().map(InputLog::open).transpose()?;
     let (events_tx, events_rx) = mpsc::sync_channel(INPUT_QUEUE);
     let receiver = thread::Builder::new()
         .name("demo-input".into())

@@ -114,6 +114,9 @@ pub fn run(
         conns: HashMap::new(),
         broken: None,
     };
+    // The first drain reports the host's current state rather than old
+    // records, so a worker that starts late begins from what is on screen.
+    worker.drain_host(&mut Vec::new());
     worker.main_loop(&wake)
 }
 
