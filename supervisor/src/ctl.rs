@@ -7,37 +7,23 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use crate::cli::{CtlArgs, CtlRequest};
-use crate::control::DumpHeader;
+use crate::control::{DumpHeader, Request};
 
 /// Largest picture the client accepts from a server (4096x4096x4).
 const MAX_DUMP_BYTES: usize = 4096 * 4096 * 4;
 
 /// Runs one ctl request.
 pub fn run(args: CtlArgs) -> anyhow::Result<()> {
-    let mut stream = UnixStream::connect(&args.socket)
+    let stream = UnixStream::connect(&args.socket)
         .with_context(|| format!("cannot connect to {}", args.socket.display()))?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     match args.request {
         CtlRequest::Status => {
-            stream.write_all(b"{\"cmd\":\"status\"}\n")?;
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let value: serde_json::Value = serde_json::from_str(&line).context("bad answer")?;
-            if let Some(err) = value.get("error") {
-                bail!("server refused: {err}");
-            }
+            let (value, _) = request(stream, &Request::Status)?;
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
         CtlRequest::Screendump { file } => {
-            stream.write_all(b"{\"cmd\":\"screendump\"}\n")?;
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let value: serde_json::Value = serde_json::from_str(&line).context("bad answer")?;
-            if let Some(err) = value.get("error") {
-                bail!("server refused: {err}");
-            }
+            let (value, mut reader) = request(stream, &Request::Screendump)?;
             let header: DumpHeader = serde_json::from_value(value).context("bad answer")?;
             let expected = (header.width as usize)
                 .checked_mul(header.height as usize)
@@ -50,6 +36,25 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sends one request and reads its JSON answer line; the reader is handed
+/// back for answers that carry bytes after the line.
+fn request(
+    mut stream: UnixStream,
+    req: &Request,
+) -> anyhow::Result<(serde_json::Value, BufReader<UnixStream>)> {
+    let mut text = serde_json::to_string(req)?;
+    text.push('\n');
+    stream.write_all(text.as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let value: serde_json::Value = serde_json::from_str(&line).context("bad answer")?;
+    if let Some(err) = value.get("error") {
+        bail!("server refused: {err}");
+    }
+    Ok((value, reader))
 }
 
 /// Writes B,G,R,X pixels as PNG (by extension) or binary PPM.

@@ -2,8 +2,10 @@
 //! where the client should draw it.
 
 use spicebox_ipc::{ChannelInfo, OutMessage};
-use spicebox_protocol::common::{self, AckSync, AckWindow};
-use spicebox_protocol::consts::msg::{common_cli, common_srv, cursor_srv};
+use spicebox_protocol::common::{self, AckWindow};
+
+use crate::flow::common_message;
+use spicebox_protocol::consts::msg::{common_srv, cursor_srv};
 use spicebox_protocol::cursor::{self, CursorShape};
 use spicebox_shm::{Consumer, CursorImage};
 
@@ -74,16 +76,11 @@ impl CursorConn {
     }
 
     pub fn on_client_message(&mut self, msg_type: u16, body: &[u8]) -> Result<(), String> {
-        match msg_type {
-            common_cli::ACK_SYNC => {
-                let sync = AckSync::parse(body).map_err(|e| format!("bad ACK_SYNC: {e}"))?;
-                self.ack.on_ack_sync(sync.generation);
-            }
-            common_cli::ACK => self.ack.on_ack(),
-            common_cli::PONG | common_cli::DISCONNECTING => {}
-            other => return Err(format!("unknown cursor message type {other}")),
+        if common_message(&mut self.ack, msg_type, body)? {
+            Ok(())
+        } else {
+            Err(format!("unknown cursor message type {msg_type}"))
         }
-        Ok(())
     }
 
     /// The latest shape and position, if due and the window allows.

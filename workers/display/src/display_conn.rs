@@ -2,9 +2,9 @@
 
 use spicebox_ipc::{ChannelInfo, OutMessage};
 use spicebox_protocol::caps::Caps;
-use spicebox_protocol::common::{self, AckSync, AckWindow};
+use spicebox_protocol::common::{self, AckWindow};
 use spicebox_protocol::consts::display_cap;
-use spicebox_protocol::consts::msg::{common_cli, common_srv, display_cli, display_srv};
+use spicebox_protocol::consts::msg::{common_srv, display_cli, display_srv};
 use spicebox_protocol::display::{
     self, DisplayClientMsg, ImageDescriptor, MonitorConfigHead, SURFACE_FLAG_PRIMARY,
     SURFACE_FMT_32_XRGB,
@@ -13,6 +13,7 @@ use spicebox_shm::{Consumer, Mode, Rect, ShmError};
 
 use crate::damage::Damage;
 use crate::encode::{encode, Compression};
+use crate::flow::common_message;
 use crate::full_rect;
 
 /// The reference server's ACK window for display channels.
@@ -66,13 +67,10 @@ impl DisplayConn {
     }
 
     pub fn on_client_message(&mut self, msg_type: u16, body: &[u8]) -> Result<(), String> {
+        if common_message(&mut self.ack, msg_type, body)? {
+            return Ok(());
+        }
         match msg_type {
-            common_cli::ACK_SYNC => {
-                let sync = AckSync::parse(body).map_err(|e| format!("bad ACK_SYNC: {e}"))?;
-                self.ack.on_ack_sync(sync.generation);
-            }
-            common_cli::ACK => self.ack.on_ack(),
-            common_cli::PONG | common_cli::DISCONNECTING => {}
             display_cli::INIT
             | display_cli::STREAM_REPORT
             | display_cli::PREFERRED_COMPRESSION

@@ -8,6 +8,7 @@ mod cursor_conn;
 mod damage;
 mod display_conn;
 mod encode;
+mod flow;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
