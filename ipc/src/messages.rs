@@ -141,6 +141,9 @@ pub enum ToWorker {
         conn: ConnId,
         /// What the link stage negotiated.
         info: ChannelInfo,
+        /// Set when a restarted worker takes over a channel that a previous
+        /// worker served: what the client already has.
+        resume: Option<ResumeState>,
     },
     /// One whole message from the client, already framed off its header.
     ClientMessage {
@@ -166,6 +169,56 @@ pub enum ToWorker {
         /// Echoed in the answer.
         request: u64,
     },
+    /// Test-only: makes the worker misbehave on purpose. Honoured only by a
+    /// worker started with test hooks enabled; ignored (and logged) otherwise.
+    InjectFault {
+        /// What to do.
+        fault: Fault,
+    },
+}
+
+/// Faults a test can inject into a worker started with test hooks.
+#[derive(Encode, Decode, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Call a system call outside the worker's seccomp allow-list.
+    ForbiddenSyscall,
+}
+
+/// What a client already holds on a channel, kept by the supervisor so that
+/// a replacement worker can continue where a dead one stopped.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub enum ResumeState {
+    /// Display channel.
+    Display {
+        /// The client sent DISPLAY_INIT (pixmap cache size, GLZ window).
+        init: Option<DisplayInitState>,
+        /// Size of the primary surface the client has, if any.
+        surface: Option<(u32, u32)>,
+        /// The client has seen MARK.
+        marked: bool,
+        /// ACK generation last announced with SET_ACK.
+        ack_generation: u32,
+    },
+    /// Cursor channel.
+    Cursor {
+        /// ACK generation last announced with SET_ACK.
+        ack_generation: u32,
+    },
+    /// Inputs channel.
+    Inputs,
+}
+
+/// The client's DISPLAY_INIT parameters.
+#[derive(Encode, Decode, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisplayInitState {
+    /// Pixmap cache id.
+    pub pixmap_cache_id: u8,
+    /// Pixmap cache size in pixels.
+    pub pixmap_cache_size: i64,
+    /// GLZ dictionary id.
+    pub glz_dictionary_id: u8,
+    /// GLZ window size in pixels.
+    pub glz_window_size: i32,
 }
 
 /// Worker → supervisor.
@@ -191,6 +244,14 @@ pub enum FromWorker {
         session_id: u32,
         /// The event.
         event: InputEvent,
+    },
+    /// The negotiated state of a channel changed; the supervisor keeps the
+    /// latest for a replacement worker.
+    ChannelState {
+        /// The channel.
+        conn: ConnId,
+        /// What the client now holds.
+        state: ResumeState,
     },
     /// Answer to [`ToWorker::Screendump`].
     Screendump {

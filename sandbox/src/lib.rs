@@ -11,3 +11,6 @@ pub mod spawn;
 
 pub use inherit::{inherited_fd, InheritError};
 pub use spawn::{prepare_child, SpawnError, StagedFds};
+
+pub mod fault;
+pub use fault::provoke;

@@ -21,9 +21,16 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<()> {
                 ImageCompression::Off => spicebox_display::Compression::Off,
                 ImageCompression::Lz4 => spicebox_display::Compression::Lz4,
             };
-            spicebox_display::run(ipc, shm, bell, compression).context("display worker failed")
+            let options = spicebox_display::Options {
+                compression,
+                test_hooks: false,
+            };
+            spicebox_display::run(ipc, shm, bell, options, || Ok(()))
+                .context("display worker failed")
         }
-        WorkerRole::Inputs => spicebox_inputs::run(ipc).context("inputs worker failed"),
+        WorkerRole::Inputs => {
+            spicebox_inputs::run(ipc, false, || Ok(())).context("inputs worker failed")
+        }
     }
 }
 

@@ -58,7 +58,11 @@ pub async fn serve(
     };
     tracing::info!(%peer, session = session_id, channel = channel.name(), conn, "channel up");
     let reason = if worker
-        .send(ToWorker::ChannelOpened { conn, info })
+        .send(ToWorker::ChannelOpened {
+            conn,
+            info,
+            resume: None,
+        })
         .await
         .is_err()
     {

@@ -187,6 +187,7 @@ async fn route(
                 tracing::warn!("host is gone; input dropped");
             }
         }
+        FromWorker::ChannelState { .. } => {}
         FromWorker::Screendump { request, result } => {
             if let Some(waiter) = lock(dumps).remove(&request) {
                 let _ = waiter.send(result);

@@ -12,6 +12,7 @@ mod flow;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
+use std::sync::{Arc, Barrier};
 
 use crossbeam_channel::{unbounded, Receiver};
 use spicebox_ipc::{ConnId, Frame, FromWorker, IpcError, OutMessage, SyncSender, ToWorker};
@@ -34,6 +35,9 @@ pub enum DisplayError {
     /// A helper thread could not start.
     #[error("cannot start thread")]
     Thread(#[source] std::io::Error),
+    /// The sandbox could not be completed.
+    #[error("cannot lock down the worker: {0}")]
+    LockDown(String),
 }
 
 enum Wake {
@@ -56,64 +60,90 @@ struct Worker {
     /// Set when the shared framebuffer turned out corrupt: the display stops
     /// rather than sending garbage, and says so once.
     broken: Option<String>,
+    test_hooks: bool,
 }
 
-/// Runs the worker until the supervisor closes the link.
+/// How the worker is started.
+pub struct Options {
+    /// Image compression chosen at start.
+    pub compression: Compression,
+    /// Accept [`spicebox_ipc::ToWorker::InjectFault`] (tests only).
+    pub test_hooks: bool,
+}
+
+/// Runs the worker until the supervisor closes the link. `lock_down` is
+/// called once the worker's threads exist and before any of them reads from
+/// a peer: it installs the seccomp filter on every thread.
 pub fn run(
     ipc: OwnedFd,
     shm: OwnedFd,
     bell: OwnedFd,
-    compression: Compression,
+    options: Options,
+    lock_down: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), DisplayError> {
+    let compression = options.compression;
     let (tx, mut rx) = spicebox_ipc::split_sync::<FromWorker, ToWorker>(ipc);
     let consumer = Consumer::open(shm)?;
     let doorbell = Doorbell::from_fd(bell);
     let (wake_tx, wake) = unbounded::<Wake>();
+    // The helper threads start only after the filter is in place.
+    let start = Arc::new(Barrier::new(3));
 
     let ipc_wake = wake_tx.clone();
+    let ipc_start = start.clone();
     std::thread::Builder::new()
         .name("ipc-recv".into())
-        .spawn(move || loop {
-            match rx.recv() {
-                Ok(m) => {
-                    if ipc_wake.send(Wake::Ipc(m)).is_err() {
+        .spawn(move || {
+            ipc_start.wait();
+            loop {
+                match rx.recv() {
+                    Ok(m) => {
+                        if ipc_wake.send(Wake::Ipc(m)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(IpcError::Closed) => {
+                        let _ = ipc_wake.send(Wake::IpcClosed(None));
                         return;
                     }
-                }
-                Err(IpcError::Closed) => {
-                    let _ = ipc_wake.send(Wake::IpcClosed(None));
-                    return;
-                }
-                Err(e) => {
-                    let _ = ipc_wake.send(Wake::IpcClosed(Some(e)));
-                    return;
+                    Err(e) => {
+                        let _ = ipc_wake.send(Wake::IpcClosed(Some(e)));
+                        return;
+                    }
                 }
             }
         })
         .map_err(DisplayError::Thread)?;
+    let bell_start = start.clone();
     std::thread::Builder::new()
         .name("doorbell".into())
-        .spawn(move || loop {
-            match doorbell.wait() {
-                Ok(()) => {
-                    if wake_tx.send(Wake::Doorbell).is_err() {
+        .spawn(move || {
+            bell_start.wait();
+            loop {
+                match doorbell.wait() {
+                    Ok(()) => {
+                        if wake_tx.send(Wake::Doorbell).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = wake_tx.send(Wake::DoorbellBroken(e));
                         return;
                     }
-                }
-                Err(e) => {
-                    let _ = wake_tx.send(Wake::DoorbellBroken(e));
-                    return;
                 }
             }
         })
         .map_err(DisplayError::Thread)?;
 
+    lock_down().map_err(DisplayError::LockDown)?;
+    start.wait();
     let mut worker = Worker {
         tx,
         shm: consumer,
         compression,
         conns: HashMap::new(),
         broken: None,
+        test_hooks: options.test_hooks,
     };
     // The first drain reports the host's current state rather than old
     // records, so a worker that starts late begins from what is on screen.
@@ -186,7 +216,11 @@ impl Worker {
 
     fn handle_ipc(&mut self, msg: ToWorker) -> Result<(), DisplayError> {
         match msg {
-            ToWorker::ChannelOpened { conn, info } => {
+            ToWorker::ChannelOpened {
+                conn,
+                info,
+                resume: _,
+            } => {
                 let opened = if info.channel_type == ChannelType::Display.as_u8() {
                     Some(Conn::Display(DisplayConn::new(&info)))
                 } else if info.channel_type == ChannelType::Cursor.as_u8() {
@@ -232,6 +266,14 @@ impl Worker {
                 }
             }
             ToWorker::HostLeds { .. } => {}
+            ToWorker::InjectFault { fault } => {
+                if self.test_hooks {
+                    tracing::warn!(?fault, "injecting a fault on request (test hooks)");
+                    spicebox_sandbox::provoke(fault);
+                } else {
+                    tracing::warn!(?fault, "fault injection refused: test hooks are off");
+                }
+            }
             ToWorker::Screendump { request } => {
                 let result = self.screendump();
                 self.tx.send(&FromWorker::Screendump { request, result })?;

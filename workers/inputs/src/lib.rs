@@ -22,6 +22,9 @@ pub enum InputsError {
     /// The supervisor link failed.
     #[error("supervisor link failed")]
     Ipc(#[from] IpcError),
+    /// The sandbox could not be completed.
+    #[error("cannot lock down the worker: {0}")]
+    LockDown(String),
 }
 
 /// One client's inputs channel.
@@ -38,15 +41,24 @@ struct Worker {
     tx: SyncSender<FromWorker>,
     conns: HashMap<ConnId, Conn>,
     leds: u16,
+    test_hooks: bool,
 }
 
-/// Runs the worker until the supervisor closes the link.
-pub fn run(ipc: OwnedFd) -> Result<(), InputsError> {
+/// Runs the worker until the supervisor closes the link. `lock_down`
+/// installs the seccomp filter before anything is read from a peer;
+/// `test_hooks` makes it honour [`spicebox_ipc::ToWorker::InjectFault`].
+pub fn run(
+    ipc: OwnedFd,
+    test_hooks: bool,
+    lock_down: impl FnOnce() -> Result<(), String>,
+) -> Result<(), InputsError> {
     let (tx, mut rx) = spicebox_ipc::split_sync::<FromWorker, ToWorker>(ipc);
+    lock_down().map_err(InputsError::LockDown)?;
     let mut worker = Worker {
         tx,
         conns: HashMap::new(),
         leds: 0,
+        test_hooks,
     };
     loop {
         let msg = match rx.recv() {
@@ -65,7 +77,11 @@ impl Worker {
 
     fn handle(&mut self, msg: ToWorker) -> Result<(), IpcError> {
         match msg {
-            ToWorker::ChannelOpened { conn, info } => {
+            ToWorker::ChannelOpened {
+                conn,
+                info,
+                resume: _,
+            } => {
                 if info.channel_type != ChannelType::Inputs.as_u8() {
                     return self.tx.send(&FromWorker::CloseChannel {
                         conn,
@@ -111,6 +127,15 @@ impl Worker {
                 msg_type,
                 body,
             } => self.client_message(conn, msg_type, &body),
+            ToWorker::InjectFault { fault } => {
+                if self.test_hooks {
+                    tracing::warn!(?fault, "injecting a fault on request (test hooks)");
+                    spicebox_sandbox::provoke(fault);
+                } else {
+                    tracing::warn!(?fault, "fault injection refused: test hooks are off");
+                }
+                Ok(())
+            }
             ToWorker::Screendump { request } => self.tx.send(&FromWorker::Screendump {
                 request,
                 result: Err("the inputs worker holds no picture".into()),
