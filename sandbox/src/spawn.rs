@@ -3,7 +3,9 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 
 use nix::fcntl::{fcntl, FcntlArg};
 
@@ -21,6 +23,29 @@ pub enum SpawnError {
     /// A target descriptor number is reserved (stdio) or used twice.
     #[error("descriptor target {0} is invalid")]
     BadTarget(RawFd),
+}
+
+/// The running program's executable, opened the first time it is asked for
+/// and kept open above [`STAGING_FLOOR`] (so that no child's descriptor
+/// target can cover it between fork and exec).
+static OWN_IMAGE: OnceLock<Option<OwnedFd>> = OnceLock::new();
+
+/// A path that executes this very program image: `/proc/self/fd/N` for a
+/// descriptor opened on `/proc/self/exe` at the first call. A child started
+/// through it is the same build as its parent even after the file on disk
+/// was replaced (an upgrade, a rebuild) or removed. Call it once early, so
+/// that the image is pinned before anything can replace it. `None` when
+/// /proc cannot be read: callers fall back to [`std::env::current_exe`].
+pub fn own_image() -> Option<PathBuf> {
+    let fd = OWN_IMAGE.get_or_init(|| {
+        let file = std::fs::File::open("/proc/self/exe").ok()?;
+        let raw = fcntl(file.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(STAGING_FLOOR)).ok()?;
+        // SAFETY: `raw` was just returned by F_DUPFD_CLOEXEC and is owned
+        // by nobody else.
+        Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+    });
+    fd.as_ref()
+        .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())))
 }
 
 /// Parent-side copies of the descriptors a prepared command hands over. Keep

@@ -2,7 +2,10 @@
 //! descriptors at fixed numbers.
 
 use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
 
 use anyhow::Context;
 
@@ -13,13 +16,24 @@ pub const SHM_FD: RawFd = 4;
 /// Where a child finds the damage doorbell.
 pub const DOORBELL_FD: RawFd = 5;
 
-/// Spawns `spicebox <args>` with `fds` placed at their target numbers.
+/// Spawns `spicebox <args>` with `fds` placed at their target numbers. The
+/// child runs the supervisor's own image (`/proc/self/exe`, held open since
+/// the first spawn), so it is the same build even if the file on disk was
+/// replaced or removed since; argv\[0\] stays the path the supervisor was
+/// started from.
 pub fn spawn_self(
     args: &[String],
     fds: Vec<(OwnedFd, RawFd)>,
 ) -> anyhow::Result<tokio::process::Child> {
-    let exe = std::env::current_exe().context("cannot find the spicebox executable")?;
-    let mut cmd = std::process::Command::new(exe);
+    // Both are taken at the first spawn (at start-up) and kept.
+    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let path = PATH
+        .get_or_init(|| std::env::current_exe().ok())
+        .clone()
+        .context("cannot find the spicebox executable")?;
+    let image = spicebox_sandbox::own_image().unwrap_or_else(|| path.clone());
+    let mut cmd = std::process::Command::new(image);
+    cmd.arg0(&path);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

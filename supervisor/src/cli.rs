@@ -90,6 +90,75 @@ pub struct ServeArgs {
     /// Seconds a client may take to complete the link stage.
     #[arg(long, default_value_t = 10)]
     pub link_timeout: u64,
+    /// Pin each worker type to CPUs, e.g. `display=1,inputs=0,audio=0`
+    /// (a role may list several CPUs separated by `+`, e.g. `display=2+3`).
+    #[arg(long, value_name = "ROLE=CPU,...", value_parser = parse_cpus, default_value = "")]
+    pub cpus: CpuPins,
+    /// TOML file with any of these settings; flags given on the command
+    /// line win over the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Test-only: let `ctl inject-fault` make workers misbehave.
+    #[arg(long, hide = true)]
+    pub test_hooks: bool,
+    /// Test-only (needs --test-hooks): the named worker breaks its sandbox
+    /// right after every start, so it dies at every start.
+    #[arg(long, hide = true, value_name = "ROLE")]
+    pub test_fault_at_start: Option<String>,
+}
+
+/// Worker roles that may be pinned; the later ones arrive with their issues.
+pub const PINNABLE_ROLES: [&str; 6] = ["display", "inputs", "audio", "usb", "smartcard", "agent"];
+
+/// CPU sets per worker role.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuPins(pub Vec<(String, Vec<usize>)>);
+
+impl CpuPins {
+    /// The CPUs for `role`, if pinned.
+    pub fn for_role(&self, role: &str) -> Option<&[usize]> {
+        self.0
+            .iter()
+            .find(|(r, _)| r == role)
+            .map(|(_, c)| c.as_slice())
+    }
+}
+
+/// Parses `display=1,inputs=0,audio=2+3`.
+pub fn parse_cpus(s: &str) -> Result<CpuPins, String> {
+    let mut pins: Vec<(String, Vec<usize>)> = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (role, cpus) = item
+            .split_once('=')
+            .ok_or_else(|| format!("expected ROLE=CPU in {item:?}"))?;
+        if !PINNABLE_ROLES.contains(&role) {
+            return Err(format!(
+                "unknown worker role {role:?} (one of {PINNABLE_ROLES:?})"
+            ));
+        }
+        if pins.iter().any(|(r, _)| r == role) {
+            return Err(format!("worker role {role:?} pinned twice"));
+        }
+        let cpus = parse_cpu_list(cpus)?;
+        pins.push((role.to_string(), cpus));
+    }
+    Ok(CpuPins(pins))
+}
+
+/// Parses `1` or `2+3` into CPU numbers.
+pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    let cpus: Vec<usize> = s
+        .split('+')
+        .map(|c| {
+            c.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("bad CPU number {c:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    if cpus.is_empty() || cpus.iter().any(|c| *c >= 1024) {
+        return Err(format!("CPU list {s:?} must name CPUs below 1024"));
+    }
+    Ok(cpus)
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -120,6 +189,13 @@ pub enum CtlRequest {
     /// Write the primary surface, as the server holds it, to FILE
     /// (PNG if FILE ends in .png, else binary PPM).
     Screendump { file: PathBuf },
+    /// Stop a worker on purpose; the supervisor starts a new one and the
+    /// clients keep their connections.
+    RestartWorker { role: String },
+    /// Test-only (server started with --test-hooks): make a worker call a
+    /// system call outside its seccomp policy.
+    #[command(hide = true)]
+    InjectFault { role: String },
 }
 
 #[derive(Args, Debug)]
@@ -129,6 +205,17 @@ pub struct WorkerArgs {
     /// Image compression (display worker).
     #[arg(long, value_enum, default_value_t = ImageCompression::Lz4)]
     pub image_compression: ImageCompression,
+    /// Pin the worker to these CPUs (comma-separated CPU numbers, e.g.
+    /// `2,3`); each must be one the process is allowed to run on.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1)]
+    pub cpus: Option<Vec<usize>>,
+    /// Test-only: honour fault-injection requests from the supervisor.
+    #[arg(long, hide = true)]
+    pub test_hooks: bool,
+    /// Test-only (needs --test-hooks): make a forbidden system call right
+    /// after locking down, so that the worker dies of SIGSYS at start.
+    #[arg(long, hide = true, requires = "test_hooks")]
+    pub fault_at_start: bool,
 }
 
 #[derive(Args, Debug)]
@@ -157,5 +244,19 @@ mod tests {
         assert!(parse_size("5000x800").is_err());
         assert!(parse_size("1280").is_err());
         assert!(parse_size("ax800").is_err());
+    }
+
+    #[test]
+    fn cpu_pins_parse_and_refuse_nonsense() {
+        let pins = parse_cpus("display=1,inputs=0,audio=2+3").expect("pins");
+        assert_eq!(pins.for_role("display"), Some(&[1][..]));
+        assert_eq!(pins.for_role("audio"), Some(&[2, 3][..]));
+        assert_eq!(pins.for_role("usb"), None);
+        assert_eq!(parse_cpus(""), Ok(CpuPins::default()));
+        assert!(parse_cpus("gpu=1").is_err());
+        assert!(parse_cpus("display=x").is_err());
+        assert!(parse_cpus("display=1,display=2").is_err());
+        assert!(parse_cpus("display").is_err());
+        assert!(parse_cpus("display=5000").is_err());
     }
 }

@@ -11,6 +11,8 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::server::Server;
 use crate::sessions::SessionStatus;
+use crate::workers::WorkerStatus;
+use spicebox_ipc::Fault;
 
 /// A request on the control socket.
 #[derive(Debug, Serialize, Deserialize)]
@@ -18,16 +20,12 @@ use crate::sessions::SessionStatus;
 pub enum Request {
     Status,
     Screendump,
+    RestartWorker { role: String },
+    InjectFault { role: String },
 }
 
 #[derive(Serialize)]
 struct ProcessStatus {
-    pid: u32,
-}
-
-#[derive(Serialize)]
-struct WorkerStatus {
-    role: &'static str,
     pid: u32,
 }
 
@@ -98,22 +96,37 @@ async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()>
                     host: ProcessStatus {
                         pid: server.host.pid,
                     },
-                    workers: vec![
-                        WorkerStatus {
-                            role: server.display.role.name(),
-                            pid: server.display.pid,
-                        },
-                        WorkerStatus {
-                            role: server.inputs.role.name(),
-                            pid: server.inputs.pid,
-                        },
-                    ],
+                    workers: vec![server.display.status(), server.inputs.status()],
                     sessions: server.sessions.status(),
                     image_compression: server.args.image_compression.name(),
                     main_rtt_us: server.last_rtt_us(),
                 };
                 let text = serde_json::to_string(&status)?;
                 w.write_all(format!("{text}\n").as_bytes()).await?;
+            }
+            Request::RestartWorker { role } => {
+                let answer = match server.worker_named(&role) {
+                    None => serde_json::json!({ "error": format!("no worker role {role:?}") }),
+                    Some(w) => match w.restart() {
+                        Ok(pid) => serde_json::json!({ "ok": true, "stopped_pid": pid }),
+                        Err(e) => serde_json::json!({ "error": e }),
+                    },
+                };
+                w.write_all(format!("{answer}\n").as_bytes()).await?;
+            }
+            Request::InjectFault { role } => {
+                let answer = if !server.args.test_hooks {
+                    serde_json::json!({ "error": "fault injection needs a server started with --test-hooks" })
+                } else {
+                    match server.worker_named(&role) {
+                        None => serde_json::json!({ "error": format!("no worker role {role:?}") }),
+                        Some(worker) => match worker.inject(Fault::ForbiddenSyscall).await {
+                            Ok(()) => serde_json::json!({ "ok": true }),
+                            Err(e) => serde_json::json!({ "error": e.to_string() }),
+                        },
+                    }
+                };
+                w.write_all(format!("{answer}\n").as_bytes()).await?;
             }
             Request::Screendump => match server.display.screendump().await {
                 Ok(frame) => {

@@ -22,6 +22,14 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
             let (value, _) = request(stream, &Request::Status)?;
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
+        CtlRequest::RestartWorker { role } => {
+            let (value, _) = request(stream, &Request::RestartWorker { role })?;
+            println!("{value}");
+        }
+        CtlRequest::InjectFault { role } => {
+            let (value, _) = request(stream, &Request::InjectFault { role })?;
+            println!("{value}");
+        }
         CtlRequest::Screendump { file } => {
             let (value, mut reader) = request(stream, &Request::Screendump)?;
             let header: DumpHeader = serde_json::from_value(value).context("bad answer")?;

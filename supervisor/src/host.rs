@@ -4,7 +4,7 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use spicebox_ipc::{FromHost, ToHost, ToWorker};
+use spicebox_ipc::{FromHost, ToHost};
 use tokio::sync::mpsc;
 
 use crate::children::{spawn_self, DOORBELL_FD, IPC_FD, SHM_FD};
@@ -58,9 +58,7 @@ impl Host {
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
-                    Ok(FromHost::Leds { modifiers }) => {
-                        let _ = inputs_worker.send(ToWorker::HostLeds { modifiers }).await;
-                    }
+                    Ok(FromHost::Leds { modifiers }) => inputs_worker.host_leds(modifiers).await,
                     Err(spicebox_ipc::IpcError::Closed) => break,
                     Err(error) => {
                         tracing::error!(%error, "host sent a bad message; stopping it");

@@ -4,6 +4,7 @@
 mod channel_io;
 mod children;
 mod cli;
+mod config;
 mod control;
 mod ctl;
 mod host;
@@ -19,7 +20,7 @@ mod workers;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 
@@ -63,7 +64,17 @@ fn take_activated_sockets() -> anyhow::Result<Vec<std::net::TcpListener>> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(path) = cli.serve.config.clone() {
+        if let Err(error) = config::apply(&mut cli.serve, &matches, &path) {
+            eprintln!("spicebox: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command {
         Some(Command::Ctl(args)) => ctl::run(args),
         Some(Command::Worker(args)) => {

@@ -1,14 +1,27 @@
 //! Entry points of the child roles the supervisor re-executes itself in.
 //! Each adopts the descriptors the supervisor placed for it and runs the
-//! role's loop from its own crate.
+//! role's loop from its own crate; a worker confines itself in between (see
+//! `sandbox/README.md` for the steps).
 
 use anyhow::{bail, Context};
 use spicebox_ipc::WorkerRole;
+use spicebox_sandbox::seccomp::Policy;
+use spicebox_sandbox::Confinement;
 
 use crate::children::{DOORBELL_FD, IPC_FD, SHM_FD};
 use crate::cli::{HostArgs, ImageCompression, WorkerArgs};
 
-/// Runs a channel worker.
+/// Address-space limit of the display worker: the shared mapping (about
+/// 40 MiB at 4096x2160), a frame copied out and its encoding, three thread
+/// stacks and malloc's per-thread arenas fit well below it.
+const DISPLAY_ADDRESS_SPACE: u64 = 2 << 30;
+/// Address-space limit of the inputs worker: one thread, small messages.
+const INPUTS_ADDRESS_SPACE: u64 = 512 << 20;
+
+/// Runs a channel worker: adopt its descriptors, confine the process while
+/// it has one thread, then run the role's loop, which installs the role's
+/// seccomp filter (`lock_down`) once its threads exist and before it reads
+/// anything from a peer.
 pub fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let role = WorkerRole::from_name(&args.role)
         .with_context(|| format!("unknown worker role {:?}", args.role))?;
@@ -17,21 +30,75 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         WorkerRole::Display => {
             let shm = spicebox_sandbox::inherited_fd(SHM_FD).context("no shared framebuffer")?;
             let bell = spicebox_sandbox::inherited_fd(DOORBELL_FD).context("no doorbell")?;
+            let policy = spicebox_display::seccomp::policy();
+            confine(
+                Confinement {
+                    role: "display",
+                    keep_fds: vec![IPC_FD, SHM_FD, DOORBELL_FD],
+                    max_open_files: 64,
+                    max_address_space: DISPLAY_ADDRESS_SPACE,
+                    cpus: args.cpus,
+                },
+                &policy,
+            )?;
             let compression = match args.image_compression {
                 ImageCompression::Off => spicebox_display::Compression::Off,
                 ImageCompression::Lz4 => spicebox_display::Compression::Lz4,
             };
             let options = spicebox_display::Options {
                 compression,
-                test_hooks: false,
+                test_hooks: args.test_hooks,
             };
-            spicebox_display::run(ipc, shm, bell, options, || Ok(()))
+            let fault = args.fault_at_start;
+            spicebox_display::run(ipc, shm, bell, options, || lock_down(&policy, fault))
                 .context("display worker failed")
         }
         WorkerRole::Inputs => {
-            spicebox_inputs::run(ipc, false, || Ok(())).context("inputs worker failed")
+            let policy = spicebox_inputs::seccomp::policy();
+            confine(
+                Confinement {
+                    role: "inputs",
+                    keep_fds: vec![IPC_FD],
+                    max_open_files: 32,
+                    max_address_space: INPUTS_ADDRESS_SPACE,
+                    cpus: args.cpus,
+                },
+                &policy,
+            )?;
+            let fault = args.fault_at_start;
+            spicebox_inputs::run(ipc, args.test_hooks, || lock_down(&policy, fault))
+                .context("inputs worker failed")
         }
     }
+}
+
+/// Confines the (still single-threaded) worker and logs the result.
+fn confine(c: Confinement, policy: &Policy) -> anyhow::Result<()> {
+    let report = spicebox_sandbox::confine(&c)
+        .with_context(|| format!("cannot confine the {} worker", c.role))?;
+    tracing::info!(
+        role = c.role,
+        namespaces = %report.namespaces(),
+        cpus = ?report.cpus,
+        syscalls = policy.allowed_count(),
+        "worker confined"
+    );
+    Ok(())
+}
+
+/// The worker's `lock_down` step: its seccomp filter on every thread. With
+/// `fault_at_start` (tests, `--fault-at-start`) the worker then breaks its
+/// policy at once and dies of SIGSYS, at every start.
+fn lock_down(policy: &Policy, fault_at_start: bool) -> Result<(), String> {
+    spicebox_sandbox::seccomp::install(policy).map_err(|e| e.to_string())?;
+    if fault_at_start {
+        tracing::warn!(
+            role = policy.role,
+            "breaking the sandbox at start on request (test hooks)"
+        );
+        spicebox_sandbox::provoke(spicebox_ipc::Fault::ForbiddenSyscall);
+    }
+    Ok(())
 }
 
 /// Runs the host process.

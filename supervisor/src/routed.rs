@@ -46,7 +46,6 @@ pub async fn serve(
     let (mut reader, writer) = stream.into_split();
     let outbox = spawn_writer(writer, linked.header, cancel.clone(), counters);
     let (inbox_tx, mut inbox) = mpsc::channel::<ConnCommand>(64);
-    worker.attach(conn, inbox_tx);
     let info = ChannelInfo {
         session_id,
         channel_type: channel.as_u8(),
@@ -57,15 +56,7 @@ pub async fn serve(
         peer: peer.to_string(),
     };
     tracing::info!(%peer, session = session_id, channel = channel.name(), conn, "channel up");
-    let reason = if worker
-        .send(ToWorker::ChannelOpened {
-            conn,
-            info,
-            resume: None,
-        })
-        .await
-        .is_err()
-    {
+    let reason = if worker.open_channel(conn, inbox_tx, info).await.is_err() {
         Some(format!("{} worker is not running", worker.role.name()))
     } else {
         let kind = linked.header;
@@ -115,8 +106,7 @@ pub async fn serve(
             tracing::info!(%peer, session = session_id, channel = channel.name(), conn, "channel closed")
         }
     }
-    worker.detach(conn);
-    let _ = worker.send(ToWorker::ChannelClosed { conn }).await;
+    worker.close_channel(conn).await;
     server.sessions.remove_channel(session_id, conn);
     cancel.cancel();
 }

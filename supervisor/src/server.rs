@@ -19,7 +19,7 @@ use crate::host::Host;
 use crate::link::{self, LinkPolicy, Refusal};
 use crate::sessions::{AdmitError, Sessions};
 use crate::ticket::KeyPool;
-use crate::workers::Worker;
+use crate::workers::{Worker, WorkerSpec};
 use crate::{control, main_channel, routed};
 
 /// Channels a session may open besides main.
@@ -81,13 +81,55 @@ impl LinkPolicy for Policy<'_> {
                 (id, _) => Err(Refusal::BadConnectionId(id)),
             };
         }
-        if !WORKER_CHANNELS.contains(&(channel, channel_id)) {
+        if !WORKER_CHANNELS.contains(&(channel, channel_id))
+            || !self.0.worker_for(channel).is_some_and(|w| w.available())
+        {
             return Err(Refusal::ChannelNotAvailable(channel.name(), channel_id));
         }
         match self.0.sessions.can_add(connection_id, channel, channel_id) {
             Ok(()) => Ok(()),
             Err(AdmitError::NoSession(id)) => Err(Refusal::BadConnectionId(id)),
             Err(AdmitError::Duplicate(name, id)) => Err(Refusal::ChannelNotAvailable(name, id)),
+        }
+    }
+}
+
+/// Command-line arguments for a worker of `role`: its own, plus CPU pinning
+/// and the test hooks.
+fn worker_args(
+    args: &ServeArgs,
+    role: WorkerRole,
+    mut own: Vec<String>,
+) -> anyhow::Result<Vec<String>> {
+    if let Some(cpus) = args.cpus.for_role(role.name()) {
+        let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+        own.push(format!("--cpus={}", list.join(",")));
+    }
+    if args.test_hooks {
+        own.push("--test-hooks".into());
+        if args.test_fault_at_start.as_deref() == Some(role.name()) {
+            own.push("--fault-at-start".into());
+        }
+    } else if args.test_fault_at_start.is_some() {
+        anyhow::bail!("--test-fault-at-start needs --test-hooks");
+    }
+    Ok(own)
+}
+
+impl Server {
+    /// The worker serving a channel type.
+    pub fn worker_for(&self, channel: ChannelType) -> Option<&Arc<Worker>> {
+        match WorkerRole::for_channel_type(channel.as_u8())? {
+            WorkerRole::Display => Some(&self.display),
+            WorkerRole::Inputs => Some(&self.inputs),
+        }
+    }
+
+    /// The worker of a role named on the control socket.
+    pub fn worker_named(&self, role: &str) -> Option<&Arc<Worker>> {
+        match WorkerRole::from_name(role)? {
+            WorkerRole::Display => Some(&self.display),
+            WorkerRole::Inputs => Some(&self.inputs),
         }
     }
 }
@@ -124,23 +166,39 @@ pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> an
         .context("cannot create the shared framebuffer")?;
     let doorbell = spicebox_shm::Doorbell::new().context("cannot create the doorbell")?;
 
+    let started = Instant::now();
     let (host_tx, host_rx) = mpsc::channel(1024);
     let display = Worker::start(
-        WorkerRole::Display,
-        vec![format!(
-            "--image-compression={}",
-            args.image_compression.name()
-        )],
-        vec![
-            (shm.try_clone().context("dup shm")?, SHM_FD),
-            (
-                doorbell.try_clone_fd().context("dup doorbell")?,
-                DOORBELL_FD,
-            ),
-        ],
+        WorkerSpec {
+            role: WorkerRole::Display,
+            args: worker_args(
+                &args,
+                WorkerRole::Display,
+                vec![format!(
+                    "--image-compression={}",
+                    args.image_compression.name()
+                )],
+            )?,
+            fds: vec![
+                (shm.try_clone().context("dup shm")?, SHM_FD),
+                (
+                    doorbell.try_clone_fd().context("dup doorbell")?,
+                    DOORBELL_FD,
+                ),
+            ],
+        },
         host_tx.clone(),
-    )?;
-    let inputs = Worker::start(WorkerRole::Inputs, Vec::new(), Vec::new(), host_tx)?;
+        started,
+    );
+    let inputs = Worker::start(
+        WorkerSpec {
+            role: WorkerRole::Inputs,
+            args: worker_args(&args, WorkerRole::Inputs, Vec::new())?,
+            fds: Vec::new(),
+        },
+        host_tx,
+        started,
+    );
     let host = Host::start(
         &args,
         shm,
@@ -175,7 +233,7 @@ pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> an
         host,
         name: "spicebox demo".to_string(),
         uuid: rand::random(),
-        started: Instant::now(),
+        started,
         next_conn: AtomicU64::new(1),
         rtt_us: AtomicU64::new(0),
         args,
@@ -242,10 +300,8 @@ async fn handle_connection(server: Arc<Server>, mut stream: TcpStream, peer: Soc
     match linked.channel_type {
         ChannelType::Main => main_channel::serve(&server, stream, peer, linked).await,
         other => {
-            let worker = match WorkerRole::for_channel_type(other.as_u8()) {
-                Some(WorkerRole::Display) => server.display.clone(),
-                Some(WorkerRole::Inputs) => server.inputs.clone(),
-                None => return,
+            let Some(worker) = server.worker_for(other).cloned() else {
+                return;
             };
             let conn = server.next_conn.fetch_add(1, Ordering::Relaxed);
             routed::serve(&server, worker, stream, peer, linked, conn).await;

@@ -1161,6 +1161,376 @@ pub fn button_body(button: u8, buttons: u16) -> Vec<u8> {
     b
 }
 
+// ---------------------------------------------------------------------------
+// Display drawing (for checking what a display channel shows)
+
+/// Display, server → client: INVAL_ALL_PIXMAPS.
+pub const MSG_DISPLAY_INVAL_ALL_PIXMAPS: u16 = 106;
+/// Display, server → client: INVAL_ALL_PALETTES.
+pub const MSG_DISPLAY_INVAL_ALL_PALETTES: u16 = 108;
+/// Display, server → client: SURFACE_DESTROY.
+pub const MSG_DISPLAY_SURFACE_DESTROY: u16 = 315;
+/// Cursor, server → client: INIT.
+pub const MSG_CURSOR_INIT: u16 = 101;
+/// Cursor, server → client: SET.
+pub const MSG_CURSOR_SET: u16 = 103;
+
+/// A SpiceRect: top, left, bottom, right (exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireRect {
+    /// First row.
+    pub top: i32,
+    /// First column.
+    pub left: i32,
+    /// Row after the last.
+    pub bottom: i32,
+    /// Column after the last.
+    pub right: i32,
+}
+
+impl WireRect {
+    fn read(c: &mut Cursor<'_>) -> Result<WireRect> {
+        let mut v = [0i32; 4];
+        for x in &mut v {
+            *x = c.u32()? as i32;
+        }
+        Ok(WireRect {
+            top: v[0],
+            left: v[1],
+            bottom: v[2],
+            right: v[3],
+        })
+    }
+
+    /// True when this box covers all of a `width` × `height` surface.
+    pub fn covers(&self, width: u32, height: u32) -> bool {
+        self.top <= 0
+            && self.left <= 0
+            && i64::from(self.bottom) >= i64::from(height)
+            && i64::from(self.right) >= i64::from(width)
+    }
+}
+
+/// The start of a DRAW_* body (SpiceMsgDisplayBase) and DRAW_COPY's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawCopyHead {
+    /// Target surface.
+    pub surface_id: u32,
+    /// Destination box.
+    pub dest: WireRect,
+    /// Clip rectangles (empty for clip NONE).
+    pub clip_rects: Vec<WireRect>,
+    /// Body offset of the source image.
+    pub image_offset: u32,
+    /// Source area of the image.
+    pub src_area: WireRect,
+}
+
+/// Parses the fixed part of a DRAW_COPY body.
+pub fn parse_draw_copy_head(body: &[u8]) -> Result<DrawCopyHead> {
+    let mut c = Cursor::new(body);
+    let surface_id = c.u32()?;
+    let dest = WireRect::read(&mut c)?;
+    let clip_type = c.u8()?;
+    let clip_rects = match clip_type {
+        0 => Vec::new(),
+        1 => {
+            let n = c.u32()? as usize;
+            if n > 4096 {
+                return Err(ClientError::Protocol(format!("{n} clip rectangles")));
+            }
+            (0..n)
+                .map(|_| WireRect::read(&mut c))
+                .collect::<Result<_>>()?
+        }
+        t => return Err(ClientError::Protocol(format!("clip type {t}"))),
+    };
+    let image_offset = c.u32()?;
+    let src_area = WireRect::read(&mut c)?;
+    Ok(DrawCopyHead {
+        surface_id,
+        dest,
+        clip_rects,
+        image_offset,
+        src_area,
+    })
+}
+
+/// The primary surface as a client following a display channel holds it:
+/// SURFACE_CREATE sizes it, DRAW_COPY with uncompressed 32-bit bitmaps
+/// paints it (the only image type a client without the LZ4 capability gets).
+#[derive(Debug, Clone, Default)]
+pub struct ClientSurface {
+    /// Width × height, once SURFACE_CREATE arrived for surface 0.
+    pub size: Option<(u32, u32)>,
+    /// R,G,B bytes, row by row.
+    pub rgb: Vec<u8>,
+    /// DRAW_COPY messages applied.
+    pub draws: u64,
+}
+
+impl ClientSurface {
+    /// Applies one display message. Returns `Some(head)` for a DRAW_COPY
+    /// (after painting it), `None` for anything else. Images other than
+    /// top-down 32-bit bitmaps are a protocol error here.
+    pub fn apply(&mut self, msg_type: u16, body: &[u8]) -> Result<Option<DrawCopyHead>> {
+        match msg_type {
+            MSG_DISPLAY_SURFACE_CREATE => {
+                let mut c = Cursor::new(body);
+                let id = c.u32()?;
+                let w = c.u32()?;
+                let h = c.u32()?;
+                if id == 0 {
+                    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+                        return Err(ClientError::Protocol(format!("surface of {w}x{h}")));
+                    }
+                    self.size = Some((w, h));
+                    self.rgb = vec![0; w as usize * h as usize * 3];
+                }
+                Ok(None)
+            }
+            MSG_DISPLAY_SURFACE_DESTROY => {
+                let mut c = Cursor::new(body);
+                if c.u32()? == 0 {
+                    self.size = None;
+                    self.rgb.clear();
+                }
+                Ok(None)
+            }
+            MSG_DISPLAY_DRAW_COPY => {
+                let head = parse_draw_copy_head(body)?;
+                self.paint(&head, body)?;
+                self.draws += 1;
+                Ok(Some(head))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn paint(&mut self, head: &DrawCopyHead, body: &[u8]) -> Result<()> {
+        if head.surface_id != 0 {
+            return Ok(());
+        }
+        let Some((sw, sh)) = self.size else {
+            return Err(ClientError::Protocol(
+                "DRAW_COPY on surface 0 before its SURFACE_CREATE".into(),
+            ));
+        };
+        let img = body.get(head.image_offset as usize..).ok_or_else(|| {
+            ClientError::Protocol(format!("image offset {} beyond body", head.image_offset))
+        })?;
+        let mut c = Cursor::new(img);
+        let _id = c.u64()?;
+        let image_type = c.u8()?;
+        let _flags = c.u8()?;
+        let iw = c.u32()?;
+        let ih = c.u32()?;
+        if image_type != 0 {
+            return Err(ClientError::Protocol(format!(
+                "image type {image_type} (only bitmaps are decoded here)"
+            )));
+        }
+        let format = c.u8()?;
+        let bflags = c.u8()?;
+        let bw = c.u32()?;
+        let bh = c.u32()?;
+        let stride = c.u32()? as usize;
+        let palette = c.u32()?;
+        if !(format == 8 || format == 9) || palette != 0 || bw != iw || bh != ih {
+            return Err(ClientError::Protocol(format!(
+                "bitmap format {format}, palette {palette}, {bw}x{bh} in a {iw}x{ih} image"
+            )));
+        }
+        if stride < bw as usize * 4 {
+            return Err(ClientError::Protocol(format!(
+                "stride {stride} < 4 × width {bw}"
+            )));
+        }
+        let data = c.bytes(stride.saturating_mul(bh as usize))?;
+        let d = head.dest;
+        let (dw, dh) = (
+            i64::from(d.right) - i64::from(d.left),
+            i64::from(d.bottom) - i64::from(d.top),
+        );
+        let s = head.src_area;
+        if d.left < 0
+            || d.top < 0
+            || i64::from(d.right) > i64::from(sw)
+            || i64::from(d.bottom) > i64::from(sh)
+            || dw != i64::from(s.right) - i64::from(s.left)
+            || dh != i64::from(s.bottom) - i64::from(s.top)
+            || s.left < 0
+            || s.top < 0
+            || i64::from(s.right) > i64::from(bw)
+            || i64::from(s.bottom) > i64::from(bh)
+            || !head.clip_rects.is_empty()
+        {
+            return Err(ClientError::Protocol(format!(
+                "DRAW_COPY dest {d:?} src {s:?} clip {:?} on {sw}x{sh} from a {bw}x{bh} bitmap: \
+                 not a plain unscaled copy",
+                head.clip_rects
+            )));
+        }
+        let top_down = bflags & 4 != 0;
+        for row in 0..dh as usize {
+            let src_row = s.top as usize + row;
+            let src_row = if top_down {
+                src_row
+            } else {
+                bh as usize - 1 - src_row
+            };
+            let line = &data[src_row * stride..];
+            for col in 0..dw as usize {
+                let p = &line[(s.left as usize + col) * 4..][..4];
+                let o = ((d.top as usize + row) * sw as usize + d.left as usize + col) * 3;
+                self.rgb[o..o + 3].copy_from_slice(&[p[2], p[1], p[0]]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The surface as an [`Image`](crate::image::Image), if it exists.
+    pub fn image(&self) -> Option<crate::image::Image> {
+        let (width, height) = self.size?;
+        Some(crate::image::Image {
+            width,
+            height,
+            rgb: self.rgb.clone(),
+        })
+    }
+}
+
+/// What a display channel received until its picture was complete.
+#[derive(Debug, Clone, Default)]
+pub struct RedrawLog {
+    /// Every message type received, in order (bounded by the caller's limit).
+    pub types: Vec<u16>,
+    /// Generations of the SET_ACK messages received.
+    pub set_ack_generations: Vec<u32>,
+    /// Index in `types` of the DRAW_COPY that covered the whole surface.
+    pub full_draw_at: Option<usize>,
+    /// Its destination box.
+    pub full_draw_dest: Option<WireRect>,
+    /// How long it took from the call until that draw was fully received.
+    pub elapsed: Duration,
+    /// Bodies of the messages other than DRAW_COPY that were at most 256
+    /// bytes long, with their types, in order.
+    pub small_bodies: Vec<(u16, Vec<u8>)>,
+}
+
+impl RedrawLog {
+    /// Index of the first message of type `t`, if any.
+    pub fn position(&self, t: u16) -> Option<usize> {
+        self.types.iter().position(|&x| x == t)
+    }
+
+    /// The body of the first message of type `t` kept in `small_bodies`.
+    pub fn small_body(&self, t: u16) -> Option<&[u8]> {
+        self.small_bodies
+            .iter()
+            .find(|(x, _)| *x == t)
+            .map(|(_, b)| b.as_slice())
+    }
+}
+
+/// Reads `display` (at most `timeout`, at most `max_messages`), applying
+/// every message to `surface`, until a DRAW_COPY on surface 0 whose
+/// destination covers the whole surface has been received and painted.
+pub fn wait_full_draw(
+    display: &mut Channel,
+    surface: &mut ClientSurface,
+    timeout: Duration,
+    max_messages: usize,
+) -> Result<RedrawLog> {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut log = RedrawLog::default();
+    while log.types.len() < max_messages {
+        let (t, body) = display.recv_until_deadline(deadline).map_err(|e| match e {
+            ClientError::Timeout(s) => ClientError::Timeout(format!(
+                "a full-surface DRAW_COPY ({s}); received so far: {:?}",
+                log.types
+            )),
+            e => e,
+        })?;
+        log.types.push(t);
+        if t != MSG_DISPLAY_DRAW_COPY && body.len() <= 256 {
+            log.small_bodies.push((t, body.clone()));
+        }
+        if t == MSG_SET_ACK {
+            let mut c = Cursor::new(&body);
+            log.set_ack_generations.push(c.u32()?);
+        }
+        if let Some(head) = surface.apply(t, &body)? {
+            if let Some((w, h)) = surface.size {
+                if head.surface_id == 0 && head.dest.covers(w, h) {
+                    log.full_draw_at = Some(log.types.len() - 1);
+                    log.full_draw_dest = Some(head.dest);
+                    log.elapsed = start.elapsed();
+                    return Ok(log);
+                }
+            }
+        }
+    }
+    Err(ClientError::Protocol(format!(
+        "{max_messages} display messages without a full-surface DRAW_COPY: {:?}",
+        log.types
+    )))
+}
+
+/// Reads `display`, applying every message to `surface`, until nothing has
+/// arrived for `quiet`; fails if it is still busy after `max` (or breaks).
+/// Returns the message types read. For a frozen picture this makes sure the
+/// client holds everything the server meant to send before a test acts.
+pub fn drain_until_quiet(
+    display: &mut Channel,
+    surface: &mut ClientSurface,
+    quiet: Duration,
+    max: Duration,
+) -> Result<Vec<u16>> {
+    let deadline = Instant::now() + max;
+    let mut types = Vec::new();
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(ClientError::Timeout(format!(
+                "the display channel to go quiet for {quiet:?} (still busy after {max:?}; \
+                 {} messages: {:?})",
+                types.len(),
+                &types[types.len().saturating_sub(50)..]
+            )));
+        }
+        match display.recv_until_deadline((now + quiet).min(deadline)) {
+            Ok((t, body)) => {
+                types.push(t);
+                surface.apply(t, &body)?;
+            }
+            Err(ClientError::Timeout(_)) if Instant::now() < deadline => return Ok(types),
+            Err(ClientError::Timeout(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl ClientError {
+    /// True for a link refused with CHANNEL_NOT_AVAILABLE, whether in the
+    /// link reply or as the link result after the ticket.
+    pub fn is_channel_not_available(&self) -> bool {
+        matches!(
+            self,
+            ClientError::LinkReply(LinkErr::ChannelNotAvailable)
+                | ClientError::LinkRefused(LinkErr::ChannelNotAvailable)
+        )
+    }
+}
+
+/// Reads `channel` for `period` and fails if the server closed it (or it
+/// broke); returns the message types seen. For checking that a connection
+/// stays open while something else happens.
+pub fn expect_open(channel: &mut Channel, period: Duration) -> Result<Vec<u16>> {
+    channel.drain_for(period, 100_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

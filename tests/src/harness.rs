@@ -912,6 +912,205 @@ pub fn spicy_screenshot(port: u16, password: Option<&str>) -> Result<Image, Stri
     Image::read_ppm(&out_path).map_err(|e| format!("{e}; spicy-screenshot: {}", out.describe()))
 }
 
+// ---------------------------------------------------------------------------
+// Worker supervision
+
+/// The entry of `role` ("display", "inputs") in a `ctl status` document.
+pub fn worker_entry<'a>(
+    status: &'a serde_json::Value,
+    role: &str,
+) -> Option<&'a serde_json::Value> {
+    status
+        .get("workers")?
+        .as_array()?
+        .iter()
+        .find(|w| w.get("role").and_then(|r| r.as_str()) == Some(role))
+}
+
+/// The `pid` of a worker entry (0 when it has none).
+pub fn worker_entry_pid(worker: &serde_json::Value) -> u32 {
+    worker
+        .get("pid")
+        .and_then(|p| p.as_u64())
+        .and_then(|p| u32::try_from(p).ok())
+        .unwrap_or(0)
+}
+
+/// The `phase` of a worker entry ("" when missing).
+pub fn worker_entry_phase(worker: &serde_json::Value) -> &str {
+    worker.get("phase").and_then(|p| p.as_str()).unwrap_or("")
+}
+
+/// The `history` events of a worker entry.
+pub fn worker_history(worker: &serde_json::Value) -> Vec<serde_json::Value> {
+    worker
+        .get("history")
+        .and_then(|h| h.as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Every process whose parent is `parent` (from /proc/*/stat), with its stat.
+pub fn children_of(parent: u32) -> Vec<(u32, ProcStat)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+        .filter(|(_, st)| st.ppid == parent)
+        .collect()
+}
+
+/// Children of `parent` in state Z (zombies), polled for at most `settle`
+/// until there are none; returns the zombies still there at the end.
+pub fn wait_no_zombie_children(parent: u32, settle: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + settle;
+    loop {
+        let zombies: Vec<u32> = children_of(parent)
+            .into_iter()
+            .filter(|(_, st)| st.state == 'Z')
+            .map(|(pid, _)| pid)
+            .collect();
+        if zombies.is_empty() || Instant::now() >= deadline {
+            return zombies;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `sig` to `pid`, but only when `pid` is a live child of `parent`
+/// (so a test never signals a process it did not start). Returns why not
+/// otherwise.
+pub fn signal_child(parent: u32, pid: u32, sig: Signal) -> Result<(), String> {
+    match proc_stat(pid) {
+        None => Err(format!("pid {pid} does not exist")),
+        Some(st) if st.ppid != parent => Err(format!(
+            "pid {pid} is a child of {}, not of {parent}; not signalling it",
+            st.ppid
+        )),
+        Some(st) if st.state == 'Z' => Err(format!("pid {pid} is already a zombie")),
+        Some(_) => {
+            if send_signal(pid, sig) {
+                Ok(())
+            } else {
+                Err(format!("kill({pid}, {sig:?}) failed"))
+            }
+        }
+    }
+}
+
+impl Server {
+    /// The `ctl status` entry of worker `role`; panics when there is none.
+    pub fn worker_status(&self, role: &str) -> serde_json::Value {
+        let status = self.ctl_status();
+        match worker_entry(&status, role) {
+            Some(w) => w.clone(),
+            None => panic!("ctl status has no {role} worker: {status}"),
+        }
+    }
+
+    /// Polls `ctl status` (every 50 ms, at most `timeout`) until `pred`
+    /// holds for the entry of worker `role`; returns that entry, or the last
+    /// status seen as the error.
+    pub fn wait_worker(
+        &self,
+        role: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.try_ctl_status() {
+                Ok(status) => match worker_entry(&status, role) {
+                    Some(w) if pred(w) => return Ok(w.clone()),
+                    Some(w) => w.to_string(),
+                    None => format!("no {role} worker in {status}"),
+                },
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{role} worker: condition not met within {timeout:?}; last seen: {last}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The pid of worker `role` once it is "running" (waits at most
+    /// `timeout`), checked to be a live child of the supervisor.
+    pub fn running_worker_pid(&self, role: &str, timeout: Duration) -> u32 {
+        let w = self
+            .wait_worker(role, timeout, |w| {
+                worker_entry_phase(w) == "running" && pid_alive(worker_entry_pid(w))
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pid = worker_entry_pid(&w);
+        let st = proc_stat(pid).unwrap_or_else(|| panic!("{role} worker {pid} vanished"));
+        assert_eq!(
+            st.ppid, self.pid,
+            "{role} worker {pid} is not a child of the supervisor {}",
+            self.pid
+        );
+        pid
+    }
+
+    /// Waits (at most `timeout`) until worker `role` runs as a process other
+    /// than `old_pid`; returns its entry. Panics with the last status
+    /// otherwise.
+    pub fn wait_worker_replaced(
+        &self,
+        role: &str,
+        old_pid: u32,
+        timeout: Duration,
+    ) -> serde_json::Value {
+        self.wait_worker(role, timeout, |w| {
+            let pid = worker_entry_pid(w);
+            worker_entry_phase(w) == "running" && pid != 0 && pid != old_pid && pid_alive(pid)
+        })
+        .unwrap_or_else(|e| panic!("the {role} worker (pid {old_pid}) was not replaced: {e}"))
+    }
+
+    /// Sends `sig` to worker process `pid` (only if it is this server's
+    /// child); panics otherwise.
+    pub fn signal_worker(&self, pid: u32, sig: Signal) {
+        if let Err(e) = signal_child(self.pid, pid, sig) {
+            panic!("cannot signal worker {pid}: {e}");
+        }
+    }
+
+    /// Like [`Server::start`], but runs the server binary at `bin` (for
+    /// example a copy that the test later removes). `ctl` still uses the
+    /// normal binary ([`spicebox_bin`]).
+    pub fn start_from(bin: &Path, args: &[&str]) -> Server {
+        match Server::start_once(bin, args, &[]) {
+            Ok(mut s) => {
+                s.bin = spicebox_bin();
+                s
+            }
+            Err((e, _)) => panic!("spicebox ({}) did not start: {e}", bin.display()),
+        }
+    }
+
+    /// Panics unless the supervisor still runs and, within `settle`, none of
+    /// its children is a zombie.
+    pub fn assert_healthy(&mut self, context: &str, settle: Duration) {
+        assert!(
+            self.is_running() && pid_alive(self.pid),
+            "{context}: the supervisor (pid {}) is gone",
+            self.pid
+        );
+        let zombies = wait_no_zombie_children(self.pid, settle);
+        assert!(
+            zombies.is_empty(),
+            "{context}: the supervisor (pid {}) left zombie children {zombies:?} \
+             (not reaped within {settle:?})",
+            self.pid
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! One client's cursor channel: the pointer shape and, in server mouse mode,
 //! where the client should draw it.
 
-use spicebox_ipc::{ChannelInfo, OutMessage};
+use spicebox_ipc::{ChannelInfo, OutMessage, ResumeState};
 use spicebox_protocol::common::{self, AckWindow};
 
 use crate::flow::common_message;
@@ -14,6 +14,9 @@ const ACK_WINDOW: u32 = 20;
 
 pub struct CursorConn {
     ack: AckWindow,
+    ack_generation: u32,
+    /// Taken over from a dead worker: the client already had INIT.
+    resumed: bool,
     pub pending_move: bool,
     pub pending_shape: bool,
 }
@@ -38,17 +41,42 @@ fn shape(img: &CursorImage) -> CursorShape<'_> {
 }
 
 impl CursorConn {
-    pub fn new(_info: &ChannelInfo) -> Self {
+    pub fn new(_info: &ChannelInfo, resume: Option<&ResumeState>) -> Self {
+        let (ack_generation, resumed) = match resume {
+            Some(ResumeState::Cursor { ack_generation }) => {
+                (ack_generation.wrapping_add(1).max(1), true)
+            }
+            _ => (1, false),
+        };
         Self {
-            ack: AckWindow::new(1, ACK_WINDOW),
+            ack: AckWindow::new(ack_generation, ACK_WINDOW),
+            ack_generation,
+            resumed,
             pending_move: false,
             pending_shape: false,
+        }
+    }
+
+    /// What the client holds, for a worker that may take over.
+    pub fn state(&self) -> ResumeState {
+        ResumeState::Cursor {
+            ack_generation: self.ack_generation,
         }
     }
 
     /// SET_ACK and INIT with the current shape and position: spice-gtk
     /// ignores everything else until INIT.
     pub fn on_open(&mut self, shm: &Consumer) -> Vec<OutMessage> {
+        let set_ack = out(
+            common_srv::SET_ACK,
+            common::set_ack(self.ack_generation, ACK_WINDOW),
+        );
+        if self.resumed {
+            // The client has had INIT; bring its shape up to date.
+            self.pending_shape = true;
+            self.ack.on_sent();
+            return vec![set_ack];
+        }
         let (x, y) = shm.cursor_position();
         let img = match shm.cursor() {
             Ok(img) => img,
@@ -65,10 +93,7 @@ impl CursorConn {
             true,
             img.as_ref().map(shape).as_ref(),
         );
-        let msgs = vec![
-            out(common_srv::SET_ACK, common::set_ack(1, ACK_WINDOW)),
-            out(cursor_srv::INIT, init),
-        ];
+        let msgs = vec![set_ack, out(cursor_srv::INIT, init)];
         for _ in &msgs {
             self.ack.on_sent();
         }

@@ -1,6 +1,6 @@
 //! One client's display channel: its surface, pending damage and ACK window.
 
-use spicebox_ipc::{ChannelInfo, OutMessage};
+use spicebox_ipc::{ChannelInfo, DisplayInitState, OutMessage, ResumeState};
 use spicebox_protocol::caps::Caps;
 use spicebox_protocol::common::{self, AckWindow};
 use spicebox_protocol::consts::display_cap;
@@ -26,8 +26,12 @@ const PRIMARY: u32 = 0;
 pub struct DisplayConn {
     pub damage: Damage,
     ack: AckWindow,
-    /// DISPLAY_INIT arrived; nothing but SET_ACK is sent before it.
-    initialized: bool,
+    ack_generation: u32,
+    /// DISPLAY_INIT, once it arrived; nothing but SET_ACK is sent before it.
+    init: Option<DisplayInitState>,
+    /// Taken over from a dead worker: the client's caches are invalidated
+    /// and everything is redrawn on open.
+    resumed: bool,
     /// The surface the client has, if any.
     surface: Option<Mode>,
     marked: bool,
@@ -49,21 +53,72 @@ fn wire_rect(r: &Rect) -> display::Rect {
 }
 
 impl DisplayConn {
-    pub fn new(info: &ChannelInfo) -> Self {
-        Self {
+    pub fn new(info: &ChannelInfo, resume: Option<&ResumeState>) -> Self {
+        let mut conn = Self {
             damage: Damage::default(),
             ack: AckWindow::new(1, ACK_WINDOW),
-            initialized: false,
+            ack_generation: 1,
+            init: None,
+            resumed: false,
             surface: None,
             marked: false,
             client_caps: Caps::from_words(info.channel_caps.clone()),
             next_image_id: 1,
+        };
+        if let Some(ResumeState::Display {
+            init,
+            surface,
+            marked,
+            ack_generation,
+        }) = resume
+        {
+            // A new generation makes the client restart its ACK count, so
+            // the window starts empty on both sides.
+            conn.ack_generation = ack_generation.wrapping_add(1).max(1);
+            conn.ack = AckWindow::new(conn.ack_generation, ACK_WINDOW);
+            conn.init = *init;
+            conn.surface = surface.map(|(width, height)| Mode {
+                width,
+                height,
+                stride: width.saturating_mul(4),
+            });
+            conn.marked = *marked;
+            conn.resumed = true;
+        }
+        conn
+    }
+
+    /// What the client holds, for a worker that may take over.
+    pub fn state(&self) -> ResumeState {
+        ResumeState::Display {
+            init: self.init,
+            surface: self.surface.map(|m| (m.width, m.height)),
+            marked: self.marked,
+            ack_generation: self.ack_generation,
         }
     }
 
-    /// Messages sent as soon as the channel is up.
+    /// Messages sent as soon as the channel is up. A resumed channel drops
+    /// whatever the client cached from the dead worker and is redrawn whole.
     pub fn on_open(&mut self) -> Vec<OutMessage> {
-        vec![out(common_srv::SET_ACK, common::set_ack(1, ACK_WINDOW))]
+        let mut msgs = vec![out(
+            common_srv::SET_ACK,
+            common::set_ack(self.ack_generation, ACK_WINDOW),
+        )];
+        if self.resumed {
+            msgs.push(out(
+                display_srv::INVAL_ALL_PIXMAPS,
+                display::inval_all_pixmaps(&[]),
+            ));
+            msgs.push(out(
+                display_srv::INVAL_ALL_PALETTES,
+                display::inval_all_palettes(),
+            ));
+            if let Some(mode) = self.surface {
+                self.damage.full((mode.width, mode.height));
+            }
+        }
+        msgs
     }
 
     pub fn on_client_message(&mut self, msg_type: u16, body: &[u8]) -> Result<(), String> {
@@ -78,8 +133,13 @@ impl DisplayConn {
             | display_cli::PREFERRED_VIDEO_CODEC_TYPE => {
                 let msg = display::parse_display_client(msg_type, body)
                     .map_err(|e| format!("bad display message {msg_type}: {e}"))?;
-                if let DisplayClientMsg::Init(_) = msg {
-                    self.initialized = true;
+                if let DisplayClientMsg::Init(i) = msg {
+                    self.init = Some(DisplayInitState {
+                        pixmap_cache_id: i.pixmap_cache_id,
+                        pixmap_cache_size: i.pixmap_cache_size,
+                        glz_dictionary_id: i.glz_dictionary_id,
+                        glz_window_size: i.glz_window_size,
+                    });
                 }
             }
             other => return Err(format!("unknown display message type {other}")),
@@ -95,7 +155,7 @@ impl DisplayConn {
         compression: Compression,
     ) -> Result<Vec<OutMessage>, ShmError> {
         let mut msgs = Vec::new();
-        if !self.initialized || mode.width == 0 || mode.height == 0 {
+        if self.init.is_none() || mode.width == 0 || mode.height == 0 {
             return Ok(msgs);
         }
         if self.surface != Some(mode) {

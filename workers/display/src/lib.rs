@@ -9,13 +9,16 @@ mod damage;
 mod display_conn;
 mod encode;
 mod flow;
+pub mod seccomp;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Barrier};
 
 use crossbeam_channel::{unbounded, Receiver};
-use spicebox_ipc::{ConnId, Frame, FromWorker, IpcError, OutMessage, SyncSender, ToWorker};
+use spicebox_ipc::{
+    ConnId, Frame, FromWorker, IpcError, OutMessage, ResumeState, SyncSender, ToWorker,
+};
 use spicebox_protocol::consts::ChannelType;
 use spicebox_shm::{Consumer, Doorbell, Event, Mode, Rect, ShmError};
 
@@ -61,6 +64,8 @@ struct Worker {
     /// rather than sending garbage, and says so once.
     broken: Option<String>,
     test_hooks: bool,
+    /// The state last reported per channel.
+    reported: HashMap<ConnId, ResumeState>,
 }
 
 /// How the worker is started.
@@ -144,6 +149,7 @@ pub fn run(
         conns: HashMap::new(),
         broken: None,
         test_hooks: options.test_hooks,
+        reported: HashMap::new(),
     };
     // The first drain reports the host's current state rather than old
     // records, so a worker that starts late begins from what is on screen.
@@ -216,15 +222,16 @@ impl Worker {
 
     fn handle_ipc(&mut self, msg: ToWorker) -> Result<(), DisplayError> {
         match msg {
-            ToWorker::ChannelOpened {
-                conn,
-                info,
-                resume: _,
-            } => {
+            ToWorker::ChannelOpened { conn, info, resume } => {
+                if self.conns.contains_key(&conn) {
+                    // Already handed over when this worker started.
+                    return Ok(());
+                }
+                let resume = resume.as_ref();
                 let opened = if info.channel_type == ChannelType::Display.as_u8() {
-                    Some(Conn::Display(DisplayConn::new(&info)))
+                    Some(Conn::Display(DisplayConn::new(&info, resume)))
                 } else if info.channel_type == ChannelType::Cursor.as_u8() {
-                    Some(Conn::Cursor(CursorConn::new(&info)))
+                    Some(Conn::Cursor(CursorConn::new(&info, resume)))
                 } else {
                     None
                 };
@@ -236,6 +243,7 @@ impl Worker {
                         };
                         self.conns.insert(conn, c);
                         self.send(conn, first)?;
+                        self.report_state(conn)?;
                     }
                     None => self.tx.send(&FromWorker::CloseChannel {
                         conn,
@@ -248,6 +256,7 @@ impl Worker {
             }
             ToWorker::ChannelClosed { conn } => {
                 self.conns.remove(&conn);
+                self.reported.remove(&conn);
             }
             ToWorker::ClientMessage {
                 conn,
@@ -263,6 +272,8 @@ impl Worker {
                     tracing::warn!(conn, msg_type, %reason, "bad display/cursor message; closing the channel");
                     self.conns.remove(&conn);
                     self.tx.send(&FromWorker::CloseChannel { conn, reason })?;
+                } else {
+                    self.report_state(conn)?;
                 }
             }
             ToWorker::HostLeds { .. } => {}
@@ -301,6 +312,21 @@ impl Worker {
         })
     }
 
+    /// Tells the supervisor what the client now holds, when that changed,
+    /// so that a replacement worker can take the channel over.
+    fn report_state(&mut self, conn: ConnId) -> Result<(), IpcError> {
+        let state = match self.conns.get(&conn) {
+            Some(Conn::Display(d)) => d.state(),
+            Some(Conn::Cursor(c)) => c.state(),
+            None => return Ok(()),
+        };
+        if self.reported.get(&conn) == Some(&state) {
+            return Ok(());
+        }
+        self.reported.insert(conn, state.clone());
+        self.tx.send(&FromWorker::ChannelState { conn, state })
+    }
+
     fn send(&mut self, conn: ConnId, messages: Vec<OutMessage>) -> Result<(), IpcError> {
         if messages.is_empty() {
             return Ok(());
@@ -327,7 +353,10 @@ impl Worker {
                 None => continue,
             };
             match out {
-                Ok(messages) => self.send(id, messages)?,
+                Ok(messages) => {
+                    self.send(id, messages)?;
+                    self.report_state(id)?;
+                }
                 Err(e) => {
                     self.mark_broken(format!("cannot read the framebuffer: {e}"));
                     return Ok(());

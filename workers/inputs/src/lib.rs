@@ -3,12 +3,13 @@
 //! client's motion flow control going (MOUSE_MOTION_ACK) and mirrors the
 //! host's keyboard LEDs back to the client.
 
+pub mod seccomp;
 mod translate;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
-use spicebox_ipc::{ConnId, FromWorker, IpcError, OutMessage, SyncSender, ToWorker};
+use spicebox_ipc::{ConnId, FromWorker, IpcError, OutMessage, ResumeState, SyncSender, ToWorker};
 use spicebox_protocol::consts::msg::{common_cli, inputs_srv};
 use spicebox_protocol::consts::ChannelType;
 use spicebox_protocol::consts::INPUT_MOTION_ACK_BUNCH;
@@ -77,11 +78,11 @@ impl Worker {
 
     fn handle(&mut self, msg: ToWorker) -> Result<(), IpcError> {
         match msg {
-            ToWorker::ChannelOpened {
-                conn,
-                info,
-                resume: _,
-            } => {
+            ToWorker::ChannelOpened { conn, info, resume } => {
+                if self.conns.contains_key(&conn) {
+                    // Already handed over when this worker started.
+                    return Ok(());
+                }
                 if info.channel_type != ChannelType::Inputs.as_u8() {
                     return self.tx.send(&FromWorker::CloseChannel {
                         conn,
@@ -100,6 +101,15 @@ impl Worker {
                         peer: info.peer,
                     },
                 );
+                self.tx.send(&FromWorker::ChannelState {
+                    conn,
+                    state: ResumeState::Inputs,
+                })?;
+                if resume.is_some() {
+                    // The client has had INIT; the host's LED state follows
+                    // in the handover and is sent as KEY_MODIFIERS.
+                    return Ok(());
+                }
                 let init = OutMessage {
                     msg_type: inputs_srv::INIT,
                     body: inputs::inputs_init(self.leds),
