@@ -66,6 +66,9 @@ struct Worker {
     test_hooks: bool,
     /// The state last reported per channel.
     reported: HashMap<ConnId, ResumeState>,
+    /// The mode the host has painted since it last changed mode: drawn
+    /// surfaces use it, never a mode whose pixels are still being written.
+    painted: Option<Mode>,
 }
 
 /// How the worker is started.
@@ -150,6 +153,7 @@ pub fn run(
         broken: None,
         test_hooks: options.test_hooks,
         reported: HashMap::new(),
+        painted: None,
     };
     // The first drain reports the host's current state rather than old
     // records, so a worker that starts late begins from what is on screen.
@@ -202,6 +206,11 @@ impl Worker {
             }
         };
         for ev in events.iter() {
+            match ev {
+                Event::ModeChanged(_) => self.painted = None,
+                Event::Damage(_) | Event::Overflow => self.painted = self.shm.mode().ok(),
+                _ => {}
+            }
             for conn in self.conns.values_mut() {
                 match (conn, ev) {
                     (Conn::Display(d), Event::Damage(r)) => d.damage.add(*r, bounds),
@@ -338,13 +347,9 @@ impl Worker {
         if self.broken.is_some() {
             return Ok(());
         }
-        let mode = match self.shm.mode() {
-            Ok(m) => m,
-            Err(e) => {
-                self.mark_broken(format!("host wrote a corrupt mode: {e}"));
-                return Ok(());
-            }
-        };
+        // Until the host has painted the current mode, a first picture
+        // would show a half-written framebuffer.
+        let mode = self.painted.unwrap_or(Mode::NONE);
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             let out = match self.conns.get_mut(&id) {
