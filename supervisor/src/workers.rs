@@ -29,8 +29,8 @@ const TO_WORKER_QUEUE: usize = 1024;
 const DEATH_BUDGET: usize = 5;
 const DEATH_WINDOW: Duration = Duration::from_secs(60);
 
-/// First restart delay after an unintended death; doubles per consecutive
-/// death, capped at [`MAX_BACKOFF`].
+/// Restart delay after a second consecutive unintended death; doubles per
+/// further death, capped at [`MAX_BACKOFF`]. The first is replaced at once.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -232,8 +232,12 @@ impl Worker {
                         life.phase = Phase::GivenUp;
                         life.pid = 0;
                         Some(Duration::MAX)
+                    } else if life.consecutive <= 1 {
+                        // A first death after a healthy run is most likely a
+                        // one-off: replace the worker at once.
+                        Some(Duration::ZERO)
                     } else {
-                        let exp = life.consecutive.saturating_sub(1).min(16);
+                        let exp = life.consecutive.saturating_sub(2).min(16);
                         Some((FIRST_BACKOFF * 2u32.pow(exp)).min(MAX_BACKOFF))
                     }
                 }

@@ -374,3 +374,30 @@ fn display_worker_breaking_seccomp_dies_and_the_session_goes_on() {
 fn inputs_worker_breaking_seccomp_dies_and_the_session_goes_on() {
     fault_and_recover("inputs");
 }
+
+/// `--cpus` pins each worker type to its own CPUs (the CI machine has two).
+#[test]
+fn workers_are_pinned_as_asked() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (display_cpu, inputs_cpu) = if cores >= 2 { (1, 0) } else { (0, 0) };
+    let pins = format!("display={display_cpu},inputs={inputs_cpu}");
+    let server = Server::start(&["--disable-ticketing", "--demo-freeze", "--cpus", &pins]);
+    let status = server.ctl_status();
+    for (role, cpu) in [("display", display_cpu), ("inputs", inputs_cpu)] {
+        let worker = spicebox_tests::harness::worker_entry(&status, role)
+            .unwrap_or_else(|| panic!("no {role} worker in {status}"));
+        let pid = spicebox_tests::harness::worker_entry_pid(worker);
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let allowed = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(
+            allowed,
+            cpu.to_string(),
+            "{role} worker pinned to {allowed}, wanted {cpu}"
+        );
+    }
+}
