@@ -7,8 +7,9 @@
 # ratio.
 #
 # The restart budget (at most 5 unintended deaths in 60 s) and the restart
-# delay (50 ms, doubling while a worker keeps dying, reset after 10 s of
-# health) mean kills are spaced 12.2 s apart, so each one is a first death:
+# delay (none for a first death, then 50 ms doubling while a worker keeps
+# dying, reset after 10 s of health) mean kills are spaced 12.2 s apart, so
+# each one is a first death:
 # with the defaults the run takes about 4.5 minutes.
 #
 # Usage: bench/restart_latency.sh        (env: RUNS=20 SPACING_MS=12200)

@@ -169,6 +169,11 @@ pub enum ToWorker {
         /// Echoed in the answer.
         request: u64,
     },
+    /// Image compression changed at run time; applies from the next image.
+    SetCompression {
+        /// The mode, by its QEMU name (`auto_glz`, `lz4`, `off`, …).
+        mode: String,
+    },
     /// Test-only: makes the worker misbehave on purpose. Honoured only by a
     /// worker started with test hooks enabled; ignored (and logged) otherwise.
     InjectFault {

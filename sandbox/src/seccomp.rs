@@ -147,7 +147,57 @@ pub fn syscall_name(constant: &'static str) -> &'static str {
     constant.strip_prefix("SYS_").unwrap_or(constant)
 }
 
+/// System calls that would let a worker reach beyond what it was handed
+/// (new sockets, files, processes, namespaces, devices, signals to others).
+/// No worker policy may allow any of them.
+pub const NEVER_ALLOWED: &[&str] = &[
+    "socket",
+    "socketpair",
+    "connect",
+    "bind",
+    "accept",
+    "accept4",
+    "execve",
+    "execveat",
+    "fork",
+    "vfork",
+    "clone",
+    "clone3",
+    "open",
+    "openat",
+    "openat2",
+    "ptrace",
+    "kill",
+    "unshare",
+    "setns",
+    "mount",
+    "memfd_create",
+    "ioctl",
+];
+
 impl Policy {
+    /// The checks every worker policy must pass: no duplicates, it compiles,
+    /// each name resolves to its number, each rule says why, and nothing in
+    /// [`NEVER_ALLOWED`] or `also_forbidden` is allowed.
+    pub fn audit(&self, also_forbidden: &[&str]) -> Result<(), String> {
+        self.check().map_err(|e| e.to_string())?;
+        if self.compile().map_err(|e| e.to_string())?.is_empty() {
+            return Err(format!("{} policy compiled to nothing", self.role));
+        }
+        self.verify_names().map_err(|e| e.to_string())?;
+        if let Some(rule) = self.rules.iter().find(|r| r.why.trim().is_empty()) {
+            return Err(format!("{} has no reason", rule.name));
+        }
+        match NEVER_ALLOWED
+            .iter()
+            .chain(also_forbidden)
+            .find(|name| self.allows(name))
+        {
+            Some(name) => Err(format!("{} policy allows {name}", self.role)),
+            None => Ok(()),
+        }
+    }
+
     /// How many system calls the policy allows.
     pub fn allowed_count(&self) -> usize {
         self.rules.len()

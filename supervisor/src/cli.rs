@@ -37,17 +37,48 @@ pub enum Command {
 /// Image compression for display updates (the names QEMU's -spice uses).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImageCompression {
-    /// Plain bitmaps.
-    Off,
+    /// Per image: QUIC for photographic content, GLZ for the rest.
+    #[value(name = "auto_glz")]
+    AutoGlz,
+    /// Per image: QUIC for photographic content, LZ for the rest.
+    #[value(name = "auto_lz")]
+    AutoLz,
+    /// QUIC for every image.
+    Quic,
+    /// GLZ (dictionary across images) for every image.
+    Glz,
+    /// LZ for every image.
+    Lz,
     /// LZ4 blocks (falls back to bitmaps for clients without the LZ4 cap).
     Lz4,
+    /// Plain bitmaps.
+    Off,
 }
 
 impl ImageCompression {
     pub fn name(self) -> &'static str {
         match self {
-            ImageCompression::Off => "off",
+            ImageCompression::AutoGlz => "auto_glz",
+            ImageCompression::AutoLz => "auto_lz",
+            ImageCompression::Quic => "quic",
+            ImageCompression::Glz => "glz",
+            ImageCompression::Lz => "lz",
             ImageCompression::Lz4 => "lz4",
+            ImageCompression::Off => "off",
+        }
+    }
+
+    /// The display worker's name for the same mode.
+    pub fn for_display(self) -> spicebox_display::Compression {
+        use spicebox_display::Compression as C;
+        match self {
+            ImageCompression::AutoGlz => C::AutoGlz,
+            ImageCompression::AutoLz => C::AutoLz,
+            ImageCompression::Quic => C::Quic,
+            ImageCompression::Glz => C::Glz,
+            ImageCompression::Lz => C::Lz,
+            ImageCompression::Lz4 => C::Lz4,
+            ImageCompression::Off => C::Off,
         }
     }
 }
@@ -189,6 +220,11 @@ pub enum CtlRequest {
     /// Write the primary surface, as the server holds it, to FILE
     /// (PNG if FILE ends in .png, else binary PPM).
     Screendump { file: PathBuf },
+    /// Change a setting at run time.
+    Set {
+        #[command(subcommand)]
+        setting: Setting,
+    },
     /// Stop a worker on purpose; the supervisor starts a new one and the
     /// clients keep their connections.
     RestartWorker { role: String },
@@ -196,6 +232,13 @@ pub enum CtlRequest {
     /// system call outside its seccomp policy.
     #[command(hide = true)]
     InjectFault { role: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Setting {
+    /// Image compression for the next images (auto_glz, auto_lz, quic, glz,
+    /// lz, lz4, off).
+    ImageCompression { mode: String },
 }
 
 #[derive(Args, Debug)]

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::cli::ImageCompression;
 use crate::server::Server;
 use crate::sessions::SessionStatus;
 use crate::workers::WorkerStatus;
+use clap::ValueEnum;
 use spicebox_ipc::Fault;
 
 /// A request on the control socket.
@@ -21,6 +23,7 @@ pub enum Request {
     Status,
     Screendump,
     RestartWorker { role: String },
+    SetImageCompression { mode: String },
     InjectFault { role: String },
 }
 
@@ -98,7 +101,11 @@ async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()>
                     },
                     workers: vec![server.display.status(), server.inputs.status()],
                     sessions: server.sessions.status(),
-                    image_compression: server.args.image_compression.name(),
+                    image_compression: server
+                        .image_compression
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .name(),
                     main_rtt_us: server.last_rtt_us(),
                 };
                 let text = serde_json::to_string(&status)?;
@@ -111,6 +118,26 @@ async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()>
                         Ok(pid) => serde_json::json!({ "ok": true, "stopped_pid": pid }),
                         Err(e) => serde_json::json!({ "error": e }),
                     },
+                };
+                w.write_all(format!("{answer}\n").as_bytes()).await?;
+            }
+            Request::SetImageCompression { mode } => {
+                let answer = match ImageCompression::from_str(&mode, false) {
+                    Err(_) => {
+                        serde_json::json!({ "error": format!("unknown image compression {mode:?}") })
+                    }
+                    Ok(c) => {
+                        *server
+                            .image_compression
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()) = c;
+                        match server.display.set_compression(c.name().to_string()).await {
+                            Ok(()) => {
+                                serde_json::json!({ "ok": true, "image_compression": c.name() })
+                            }
+                            Err(e) => serde_json::json!({ "error": e.to_string() }),
+                        }
+                    }
                 };
                 w.write_all(format!("{answer}\n").as_bytes()).await?;
             }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{CtlArgs, CtlRequest};
+use crate::cli::{CtlArgs, CtlRequest, Setting};
 use crate::control::{DumpHeader, Request};
 
 /// Largest picture the client accepts from a server (4096x4096x4).
@@ -24,6 +24,12 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
         }
         CtlRequest::RestartWorker { role } => {
             let (value, _) = request(stream, &Request::RestartWorker { role })?;
+            println!("{value}");
+        }
+        CtlRequest::Set {
+            setting: Setting::ImageCompression { mode },
+        } => {
+            let (value, _) = request(stream, &Request::SetImageCompression { mode })?;
             println!("{value}");
         }
         CtlRequest::InjectFault { role } => {

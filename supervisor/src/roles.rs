@@ -9,7 +9,7 @@ use spicebox_sandbox::seccomp::Policy;
 use spicebox_sandbox::Confinement;
 
 use crate::children::{DOORBELL_FD, IPC_FD, SHM_FD};
-use crate::cli::{HostArgs, ImageCompression, WorkerArgs};
+use crate::cli::{HostArgs, WorkerArgs};
 
 /// Address-space limit of the display worker: the shared mapping (about
 /// 40 MiB at 4096x2160), a frame copied out and its encoding, three thread
@@ -41,10 +41,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<()> {
                 },
                 &policy,
             )?;
-            let compression = match args.image_compression {
-                ImageCompression::Off => spicebox_display::Compression::Off,
-                ImageCompression::Lz4 => spicebox_display::Compression::Lz4,
-            };
+            let compression = args.image_compression.for_display();
             let options = spicebox_display::Options {
                 compression,
                 test_hooks: args.test_hooks,

@@ -40,6 +40,8 @@ pub struct Server {
     pub host: Host,
     pub name: String,
     pub uuid: [u8; 16],
+    /// The image compression now in force (settable at run time).
+    pub image_compression: std::sync::Mutex<crate::cli::ImageCompression>,
     pub started: Instant,
     next_conn: AtomicU64,
     rtt_us: AtomicU64,
@@ -233,6 +235,7 @@ pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> an
         host,
         name: "spicebox demo".to_string(),
         uuid: rand::random(),
+        image_compression: std::sync::Mutex::new(args.image_compression),
         started,
         next_conn: AtomicU64::new(1),
         rtt_us: AtomicU64::new(0),

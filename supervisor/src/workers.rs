@@ -122,6 +122,8 @@ pub struct Worker {
     next_dump: AtomicU64,
     /// Host state every instance must know (the keyboard LEDs).
     sticky_leds: Mutex<Option<u16>>,
+    /// Image compression set at run time, for every later instance.
+    sticky_compression: Mutex<Option<String>>,
     life: Mutex<Lifecycle>,
     /// Set by `restart()`: the next death is on purpose and not budgeted.
     intended: AtomicBool,
@@ -153,6 +155,7 @@ impl Worker {
             dumps: Mutex::default(),
             next_dump: AtomicU64::new(1),
             sticky_leds: Mutex::new(None),
+            sticky_compression: Mutex::new(None),
             life: Mutex::new(Lifecycle {
                 phase: Phase::Starting,
                 pid: 0,
@@ -320,6 +323,9 @@ impl Worker {
         if let Some(modifiers) = *lock(&self.sticky_leds) {
             handover.push(ToWorker::HostLeds { modifiers });
         }
+        if let Some(mode) = lock(&self.sticky_compression).clone() {
+            handover.push(ToWorker::SetCompression { mode });
+        }
         handover.extend(lock(&self.pending).take());
 
         let stop_writer = CancellationToken::new();
@@ -439,6 +445,12 @@ impl Worker {
     pub async fn host_leds(&self, modifiers: u16) {
         *lock(&self.sticky_leds) = Some(modifiers);
         let _ = self.send(ToWorker::HostLeds { modifiers }).await;
+    }
+
+    /// Image compression for this and every later instance.
+    pub async fn set_compression(&self, mode: String) -> Result<(), WorkerGone> {
+        *lock(&self.sticky_compression) = Some(mode.clone());
+        self.send(ToWorker::SetCompression { mode }).await
     }
 
     /// Kills the current instance on purpose; the slot starts a new one

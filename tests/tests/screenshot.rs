@@ -78,3 +78,105 @@ fn same_seed_gives_the_same_picture() {
         spicy_screenshot(b.port(), None).unwrap_or_else(|e| panic!("spicy-screenshot failed: {e}"));
     assert_same_image("seed-7-client", &da, &shot);
 }
+
+/// Every image compression mode, with the real client as the decoder: the
+/// picture is exact and the server never fell back to bitmaps.
+fn mode_is_exact(mode: &str, size: Option<&str>) {
+    let mut args = vec![
+        "--disable-ticketing",
+        "--demo-freeze",
+        "--image-compression",
+        mode,
+    ];
+    if let Some(s) = size {
+        args.extend_from_slice(&["--demo-size", s]);
+    }
+    let server = Server::start(&args);
+    let shot = spicy_screenshot(server.port(), None)
+        .unwrap_or_else(|e| panic!("{mode}: spicy-screenshot failed: {e}"));
+    let dump = server.screendump();
+    assert!(dump.distinct_colours(8) >= 2, "{mode}: blank picture");
+    assert_same_image(
+        &format!("mode-{mode}-{}", size.unwrap_or("default")),
+        &dump,
+        &shot,
+    );
+    let log = server.log_text();
+    assert!(
+        !log.contains("encoder failed"),
+        "{mode}: the encoder fell back to bitmaps:\n{log}"
+    );
+}
+
+#[test]
+fn quic_images_match_screendump() {
+    mode_is_exact("quic", None);
+    mode_is_exact("quic", Some("333x257"));
+}
+
+#[test]
+fn lz_images_match_screendump() {
+    mode_is_exact("lz", None);
+    mode_is_exact("lz", Some("333x257"));
+}
+
+#[test]
+fn glz_images_match_screendump() {
+    mode_is_exact("glz", None);
+    mode_is_exact("glz", Some("333x257"));
+}
+
+#[test]
+fn auto_modes_match_screendump() {
+    mode_is_exact("auto_lz", None);
+    mode_is_exact("auto_glz", Some("333x257"));
+}
+
+/// `ctl set image-compression` takes effect for the next image: the first
+/// draw of a client that connects afterwards uses the new codec.
+#[test]
+fn compression_changes_at_run_time() {
+    use spicebox_tests::client::{caps, display_init_body, parse_draw_copy_head, Session};
+    let server = Server::start(&[
+        "--disable-ticketing",
+        "--demo-freeze",
+        "--image-compression",
+        "off",
+    ]);
+    let first_image_type = |server: &Server| -> u8 {
+        let session = Session::connect(server.addr(), "").expect("session");
+        // A client that decodes LZ4, like spice-gtk: monitors config (1) and
+        // LZ4 (5) capabilities.
+        let mut display = session.open(2, 0, &caps(&[1, 5])).expect("display");
+        display
+            .send(101, &display_init_body())
+            .expect("DISPLAY_INIT");
+        let body = display
+            .recv_type(304, std::time::Duration::from_secs(10))
+            .expect("a DRAW_COPY");
+        let head = parse_draw_copy_head(&body).expect("draw copy");
+        // SpiceImage descriptor: u64 id, then u8 type.
+        body[head.image_offset as usize + 8]
+    };
+    assert_eq!(
+        first_image_type(&server),
+        0,
+        "bitmap expected with compression off"
+    );
+    let out = server
+        .ctl(&["set", "image-compression", "lz4"])
+        .expect("ctl set");
+    assert!(out.success(), "ctl set failed: {}", out.describe());
+    assert_eq!(server.ctl_status()["image_compression"], "lz4");
+    assert_eq!(
+        first_image_type(&server),
+        109,
+        "LZ4 expected after the switch"
+    );
+    let out = server
+        .ctl(&["set", "image-compression", "zstd"])
+        .expect("ctl set");
+    assert!(!out.success(), "an unknown mode must be refused");
+    let shot = spicy_screenshot(server.port(), None).expect("spicy-screenshot");
+    assert_same_image("after-switch", &server.screendump(), &shot);
+}

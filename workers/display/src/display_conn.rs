@@ -12,7 +12,7 @@ use spicebox_protocol::display::{
 use spicebox_shm::{Consumer, Mode, Rect, ShmError};
 
 use crate::damage::Damage;
-use crate::encode::{encode, Compression};
+use crate::encode::{ClientCodecs, Compression, Encoder};
 use crate::flow::common_message;
 use crate::full_rect;
 
@@ -36,6 +36,8 @@ pub struct DisplayConn {
     surface: Option<Mode>,
     marked: bool,
     client_caps: Caps,
+    /// Built at the first draw, once DISPLAY_INIT told the GLZ window.
+    encoder: Option<Encoder>,
     next_image_id: u64,
 }
 
@@ -63,6 +65,7 @@ impl DisplayConn {
             surface: None,
             marked: false,
             client_caps: Caps::from_words(info.channel_caps.clone()),
+            encoder: None,
             next_image_id: 1,
         };
         if let Some(ResumeState::Display {
@@ -222,8 +225,24 @@ impl DisplayConn {
     ) -> Result<OutMessage, ShmError> {
         let mut pixels = Vec::with_capacity(rect.width as usize * rect.height as usize * 4);
         shm.copy_rect(rect, &mut pixels)?;
-        let lz4 = self.client_caps.has(display_cap::LZ4_COMPRESSION);
-        let image = encode(pixels, rect.width, compression, lz4);
+        let encoder = self.encoder.get_or_insert_with(|| {
+            // A channel taken over from a dead worker keeps no GLZ
+            // dictionary: the client's window still holds the old worker's
+            // image ids, which a new dictionary would collide with.
+            let glz_window = match (&self.init, self.resumed) {
+                (Some(init), false) => u32::try_from(init.glz_window_size).unwrap_or(0),
+                _ => 0,
+            };
+            Encoder::new(
+                compression,
+                ClientCodecs {
+                    lz4: self.client_caps.has(display_cap::LZ4_COMPRESSION),
+                    glz_window,
+                },
+            )
+        });
+        encoder.set_mode(compression);
+        let image = encoder.encode(pixels, rect.width);
         let desc = ImageDescriptor {
             id: self.next_image_id,
             flags: 0,

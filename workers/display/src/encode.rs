@@ -2,13 +2,42 @@
 
 use spicebox_protocol::display::ImageData;
 
-/// Image compression chosen at start.
+use crate::codec::glz::GlzEncoder;
+use crate::codec::{lz, quic, Pixels};
+
+/// Image compression, as QEMU's `-spice image-compression` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     /// Plain 32-bit bitmaps.
     Off,
     /// LZ4 (type 109) where the client has the LZ4 capability.
     Lz4,
+    /// QUIC for every image.
+    Quic,
+    /// LZ for every image.
+    Lz,
+    /// GLZ (LZ with a dictionary across images) for every image.
+    Glz,
+    /// Per image: QUIC for photographic content, LZ for the rest.
+    AutoLz,
+    /// Per image: QUIC for photographic content, GLZ for the rest.
+    AutoGlz,
+}
+
+impl Compression {
+    /// Parses the QEMU name of a mode.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "off" => Compression::Off,
+            "lz4" => Compression::Lz4,
+            "quic" => Compression::Quic,
+            "lz" => Compression::Lz,
+            "glz" => Compression::Glz,
+            "auto_lz" => Compression::AutoLz,
+            "auto_glz" => Compression::AutoGlz,
+            _ => return None,
+        })
+    }
 }
 
 /// `SpiceBitmapFmt` 32BIT: B,G,R,X.
@@ -22,6 +51,9 @@ const LZ4_BLOCK_BYTES: usize = 256 * 1024;
 pub enum Encoded {
     Bitmap { stride: u32, pixels: Vec<u8> },
     Lz4(Vec<u8>),
+    Quic(Vec<u8>),
+    Lz(Vec<u8>),
+    Glz(Vec<u8>),
 }
 
 impl Encoded {
@@ -33,6 +65,9 @@ impl Encoded {
                 data: pixels,
             },
             Encoded::Lz4(data) => ImageData::Lz4 { data },
+            Encoded::Quic(data) => ImageData::Quic { data },
+            Encoded::Lz(data) => ImageData::LzRgb { data },
+            Encoded::Glz(data) => ImageData::GlzRgb { data },
         }
     }
 }
@@ -54,19 +89,142 @@ pub fn lz4_stream(pixels: &[u8], width: u32) -> Vec<u8> {
     out
 }
 
-/// Encodes packed B,G,R,X rows of `width` pixels.
-pub fn encode(
-    pixels: Vec<u8>,
-    width: u32,
-    compression: Compression,
-    client_has_lz4: bool,
-) -> Encoded {
-    match compression {
-        Compression::Lz4 if client_has_lz4 => Encoded::Lz4(lz4_stream(&pixels, width)),
-        _ => Encoded::Bitmap {
-            stride: width * 4,
-            pixels,
-        },
+/// What a client can decode, from its capabilities and DISPLAY_INIT.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientCodecs {
+    pub lz4: bool,
+    /// GLZ window in pixels (0: the client keeps no dictionary).
+    pub glz_window: u32,
+}
+
+/// Which family suits an image, judged from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Text, UI, flat colours: dictionary codecs win.
+    Synthetic,
+    /// Smooth gradients and noise: QUIC wins.
+    Photographic,
+}
+
+/// Images smaller than this are never worth classifying.
+const CLASSIFY_MIN_PIXELS: usize = 64 * 64;
+
+/// Judges content from the share of pixels equal to their left neighbour:
+/// rendered text and UI repeat colours in runs, photographs almost never do.
+pub fn classify(img: &Pixels) -> (Content, u32) {
+    let pixels = img.data.len() / 4;
+    if pixels < CLASSIFY_MIN_PIXELS || img.width < 2 {
+        return (Content::Synthetic, 100);
+    }
+    let row = img.width as usize * 4;
+    // Sample up to 64 rows spread over the image.
+    let step = (img.height as usize / 64).max(1);
+    let (mut same, mut total) = (0usize, 0usize);
+    for r in (0..img.height as usize).step_by(step) {
+        let Some(line) = img.data.get(r * row..(r + 1) * row) else {
+            break;
+        };
+        for pair in line.chunks_exact(4).collect::<Vec<_>>().windows(2) {
+            total += 1;
+            if pair[0][..3] == pair[1][..3] {
+                same += 1;
+            }
+        }
+    }
+    let percent = u32::try_from(same * 100 / total.max(1)).unwrap_or(100);
+    let content = if percent >= 40 {
+        Content::Synthetic
+    } else {
+        Content::Photographic
+    };
+    (content, percent)
+}
+
+/// One display channel's encoder state: the mode, what the client decodes,
+/// and its GLZ dictionary.
+pub struct Encoder {
+    mode: Compression,
+    client: ClientCodecs,
+    glz: GlzEncoder,
+    /// Codecs that already failed once, so the fallback is logged once.
+    failed: Vec<&'static str>,
+}
+
+impl Encoder {
+    pub fn new(mode: Compression, client: ClientCodecs) -> Self {
+        Self {
+            mode,
+            client,
+            glz: GlzEncoder::new(client.glz_window),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Changes the mode; takes effect with the next image.
+    pub fn set_mode(&mut self, mode: Compression) {
+        self.mode = mode;
+    }
+
+    /// Encodes packed B,G,R,X rows of `width` pixels.
+    pub fn encode(&mut self, pixels: Vec<u8>, width: u32) -> Encoded {
+        let height = u32::try_from(pixels.len() / 4 / (width.max(1) as usize)).unwrap_or(0);
+        let img = Pixels {
+            width,
+            height,
+            data: &pixels,
+            alpha: false,
+        };
+        let glz_ok = self.client.glz_window > 0;
+        let result = match self.mode {
+            Compression::Off => None,
+            Compression::Lz4 if self.client.lz4 => {
+                Some(("lz4", Ok(Encoded::Lz4(lz4_stream(&pixels, width)))))
+            }
+            Compression::Lz4 => None,
+            Compression::Quic => Some(("quic", quic::encode(&img).map(Encoded::Quic))),
+            Compression::Lz => Some(("lz", lz::encode(&img).map(Encoded::Lz))),
+            Compression::Glz if glz_ok => Some(("glz", self.glz.encode(&img).map(Encoded::Glz))),
+            Compression::Glz => Some(("lz", lz::encode(&img).map(Encoded::Lz))),
+            Compression::AutoLz | Compression::AutoGlz => {
+                let (content, percent) = classify(&img);
+                let dictionary = self.mode == Compression::AutoGlz && glz_ok;
+                let choice = match (content, dictionary) {
+                    (Content::Photographic, _) => "quic",
+                    (Content::Synthetic, true) => "glz",
+                    (Content::Synthetic, false) => "lz",
+                };
+                tracing::debug!(
+                    width,
+                    height,
+                    repeated_neighbours = percent,
+                    ?content,
+                    codec = choice,
+                    "auto compression choice"
+                );
+                Some(match choice {
+                    "quic" => ("quic", quic::encode(&img).map(Encoded::Quic)),
+                    "glz" => ("glz", self.glz.encode(&img).map(Encoded::Glz)),
+                    _ => ("lz", lz::encode(&img).map(Encoded::Lz)),
+                })
+            }
+        };
+        match result {
+            Some((_, Ok(encoded))) => encoded,
+            Some((codec, Err(error))) => {
+                if !self.failed.contains(&codec) {
+                    self.failed.push(codec);
+                    tracing::warn!(codec, %error, width, height, "encoder failed; sending a plain bitmap");
+                }
+                Encoded::Bitmap {
+                    stride: width * 4,
+                    pixels,
+                }
+            }
+            None => Encoded::Bitmap {
+                stride: width * 4,
+                pixels,
+            },
+        }
     }
 }
 
@@ -105,9 +263,47 @@ mod tests {
 
     #[test]
     fn off_and_lz4_without_cap_are_bitmaps() {
-        let e = encode(vec![0; 16], 2, Compression::Lz4, false);
+        let no_lz4 = ClientCodecs {
+            lz4: false,
+            glz_window: 0,
+        };
+        let e = Encoder::new(Compression::Lz4, no_lz4).encode(vec![0; 16], 2);
         assert!(matches!(e, Encoded::Bitmap { stride: 8, .. }));
-        let e = encode(vec![0; 16], 2, Compression::Off, true);
+        let lz4 = ClientCodecs {
+            lz4: true,
+            glz_window: 0,
+        };
+        let e = Encoder::new(Compression::Off, lz4).encode(vec![0; 16], 2);
         assert!(matches!(e, Encoded::Bitmap { .. }));
+        let e = Encoder::new(Compression::Lz4, lz4).encode(vec![0; 16], 2);
+        assert!(matches!(e, Encoded::Lz4(_)));
+    }
+
+    #[test]
+    fn classification_tells_flat_from_noisy() {
+        let flat = vec![0x20u8; 128 * 128 * 4];
+        let img = Pixels {
+            width: 128,
+            height: 128,
+            data: &flat,
+            alpha: false,
+        };
+        assert_eq!(classify(&img).0, Content::Synthetic);
+        let mut x: u32 = 12345;
+        let noisy: Vec<u8> = (0..128 * 128 * 4)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x & 0xff) as u8
+            })
+            .collect();
+        let img = Pixels {
+            width: 128,
+            height: 128,
+            data: &noisy,
+            alpha: false,
+        };
+        assert_eq!(classify(&img).0, Content::Photographic);
     }
 }

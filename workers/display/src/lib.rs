@@ -4,6 +4,7 @@
 //! ACK window, encodes what is due and hands whole SPICE messages to the
 //! supervisor.
 
+pub mod codec;
 mod cursor_conn;
 mod damage;
 mod display_conn;
@@ -51,7 +52,7 @@ enum Wake {
 }
 
 enum Conn {
-    Display(DisplayConn),
+    Display(Box<DisplayConn>),
     Cursor(CursorConn),
 }
 
@@ -238,7 +239,7 @@ impl Worker {
                 }
                 let resume = resume.as_ref();
                 let opened = if info.channel_type == ChannelType::Display.as_u8() {
-                    Some(Conn::Display(DisplayConn::new(&info, resume)))
+                    Some(Conn::Display(Box::new(DisplayConn::new(&info, resume))))
                 } else if info.channel_type == ChannelType::Cursor.as_u8() {
                     Some(Conn::Cursor(CursorConn::new(&info, resume)))
                 } else {
@@ -286,6 +287,13 @@ impl Worker {
                 }
             }
             ToWorker::HostLeds { .. } => {}
+            ToWorker::SetCompression { mode } => match Compression::from_name(&mode) {
+                Some(c) => {
+                    tracing::info!(mode = %mode, "image compression changed");
+                    self.compression = c;
+                }
+                None => tracing::warn!(mode = %mode, "unknown image compression ignored"),
+            },
             ToWorker::InjectFault { fault } => {
                 if self.test_hooks {
                     tracing::warn!(?fault, "injecting a fault on request (test hooks)");

@@ -1,0 +1,690 @@
+//! GLZ encoder: LZ whose matches may also point into earlier images of a
+//! dictionary the client keeps for the session (spice-gtk `decode-glz.c`).
+//!
+//! Header, big-endian: LZ magic, LZ version, one byte `type | top_down << 4`,
+//! width, height, stride, u64 image id, u32 `win_head_dist`. The body is
+//! like LZ but a match names an image distance and a pixel offset: with
+//! image distance 0 the offset is a distance back in this image (biased by
+//! 1), otherwise it is the absolute index of the first pixel in image
+//! `id - image_dist`. Lengths are unbiased for RGB and biased by 2 for the
+//! alpha pass. After decoding image `id`, the client frees images older than
+//! `id - win_head_dist`.
+//!
+//! The encoder keeps its own copy of the images the client holds, at most
+//! `window_pixels` pixels including the image being coded, and a hash table
+//! of three-pixel hashes over the whole window. Positions are global: the
+//! images are laid end to end, so one number names image and pixel.
+
+use std::collections::VecDeque;
+
+use super::lz::{self, Format, Unit};
+use super::{CodecError, Pixels};
+
+/// Hash table size (log2) over the window.
+const HASH_BITS: u32 = 18;
+/// Pixel offsets must stay below this (25 bits in the long form).
+const MAX_PIXEL_OFS: usize = 1 << 25;
+
+/// An image the client holds, as the encoder saw it.
+struct WindowImage {
+    id: u64,
+    /// Global position of its first pixel.
+    base: u64,
+    width: u32,
+    height: u32,
+    /// 0x00RRGGBB.
+    pixels: Vec<u32>,
+}
+
+/// One client session's GLZ dictionary, mirroring the client's window.
+pub struct GlzEncoder {
+    window_pixels: u32,
+    /// Id of the next image.
+    next_id: u64,
+    /// Global position of the next image's first pixel.
+    next_base: u64,
+    /// Oldest first; ids consecutive; the bases laid end to end.
+    window: VecDeque<WindowImage>,
+    /// Pixels in `window`.
+    window_sum: u64,
+    /// Low 32 bits of the global position last seen per hash.
+    table: Vec<u32>,
+}
+
+impl GlzEncoder {
+    /// A dictionary for a client that announced `window_pixels` in
+    /// DISPLAY_INIT.
+    pub fn new(window_pixels: u32) -> Self {
+        Self {
+            window_pixels,
+            next_id: 0,
+            next_base: 0,
+            window: VecDeque::new(),
+            window_sum: 0,
+            table: Vec::new(),
+        }
+    }
+
+    /// Encodes `img` as a GLZ_RGB stream, header included, top-down.
+    ///
+    /// Every image this returns takes the next id: the caller must send
+    /// them all, in order, to the client whose window this mirrors.
+    pub fn encode(&mut self, img: &Pixels) -> Result<Vec<u8>, CodecError> {
+        lz::check_size("glz", img)?;
+        let rgb = lz::rgb_units(img);
+        let n = rgb.len() as u64;
+        let id = self.next_id;
+        let base = self.next_base;
+
+        // Make room: the client holds the window plus this image.
+        let fits = n <= u64::from(self.window_pixels);
+        if fits {
+            while self.window_sum + n > u64::from(self.window_pixels) {
+                self.evict_oldest();
+            }
+        } else {
+            while !self.window.is_empty() {
+                self.evict_oldest();
+            }
+        }
+        let win_head_dist = match self.window.front() {
+            Some(oldest) => match u32::try_from(id - oldest.id) {
+                Ok(dist) => dist,
+                Err(_) => {
+                    while !self.window.is_empty() {
+                        self.evict_oldest();
+                    }
+                    0
+                }
+            },
+            None => 0,
+        };
+        if self.table.is_empty() {
+            self.table = vec![0; 1 << HASH_BITS];
+        }
+
+        let kind = if img.alpha {
+            lz::TYPE_RGBA
+        } else {
+            lz::TYPE_RGB32
+        };
+        let mut out = Vec::with_capacity(33 + rgb.len() / 2);
+        out.extend_from_slice(&lz::MAGIC.to_be_bytes());
+        out.extend_from_slice(&lz::VERSION.to_be_bytes());
+        // The type fits the low 4 bits; bit 4 is top_down.
+        out.push(kind as u8 | 0x10);
+        out.extend_from_slice(&img.width.to_be_bytes());
+        out.extend_from_slice(&img.height.to_be_bytes());
+        out.extend_from_slice(&(img.width * 4).to_be_bytes());
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&win_head_dist.to_be_bytes());
+
+        self.encode_rgb(&rgb, img.width, img.height, id, base, &mut out);
+        if img.alpha {
+            let alpha = lz::alpha_units(img);
+            lz::encode_units(&alpha, img.width as usize, &GlzFormat { bias: 2 }, &mut out);
+        }
+
+        self.next_id += 1;
+        self.next_base += n;
+        if fits {
+            self.window_sum += n;
+            self.window.push_back(WindowImage {
+                id,
+                base,
+                width: img.width,
+                height: img.height,
+                pixels: rgb,
+            });
+        }
+        Ok(out)
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(old) = self.window.pop_front() {
+            self.window_sum -= old.pixels.len() as u64;
+        }
+    }
+
+    /// Codes the RGB pass of image `id`, whose first pixel sits at global
+    /// position `base`, with references into itself and the window.
+    fn encode_rgb(
+        &mut self,
+        p: &[u32],
+        width: u32,
+        height: u32,
+        id: u64,
+        base: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let n = p.len();
+        let w = width as usize;
+        let win_start = self.window.front().map_or(base, |f| f.base);
+        // The previous image, when it has the same shape: unchanged areas
+        // sit at the same index.
+        let same_shape = self
+            .window
+            .back()
+            .filter(|b| b.id + 1 == id && b.width == width && b.height == height)
+            .map(|b| b.base);
+        let window = &self.window;
+        let table = &mut self.table;
+        let mut lit_start = 0;
+        let mut last_delta: Option<i64> = None;
+        let mut i = 0;
+        while i < n {
+            let here = base + i as u64;
+            let mut best: Option<Match> = None;
+            let mut tried = [u64::MAX; 5];
+            let mut consider = |g: u64, slot: usize| {
+                if g < win_start || g >= here || tried[..slot].contains(&g) {
+                    return;
+                }
+                tried[slot] = g;
+                let Some(m) = evaluate(window, p, id, base, i, g) else {
+                    return;
+                };
+                if !matches!(best, Some(b) if b.saving >= m.saving) {
+                    best = Some(m);
+                }
+            };
+            if i + 3 <= n {
+                let h = u32::hash3(p[i], p[i + 1], p[i + 2], HASH_BITS);
+                let stored = table[h];
+                // The window spans less than 2^32 pixels, so the low 32 bits
+                // name a position; a stale one is still checked pixel by pixel.
+                let back = u64::from((here as u32).wrapping_sub(stored));
+                if lz::worth_hashing(p, i) {
+                    table[h] = here as u32;
+                }
+                if back > 0 && back <= here {
+                    consider(here - back, 0);
+                }
+            }
+            if i > 0 {
+                consider(here - 1, 1);
+            }
+            if i >= w {
+                consider(here - w as u64, 2);
+            }
+            if let Some(delta) = last_delta {
+                if let Some(g) = here.checked_add_signed(delta) {
+                    consider(g, 3);
+                }
+            }
+            if let Some(prev) = same_shape {
+                consider(prev + i as u64, 4);
+            }
+            match best {
+                Some(m) if m.saving > 1 => {
+                    lz::push_literals(out, &p[lit_start..i]);
+                    push_match(out, m.len, m.image_dist, m.pixel_ofs);
+                    last_delta = Some(m.source as i64 - here as i64);
+                    let end = i + m.len;
+                    for k in i + 1..end.min(n.saturating_sub(2)) {
+                        if lz::worth_hashing(p, k) {
+                            table[u32::hash3(p[k], p[k + 1], p[k + 2], HASH_BITS)] =
+                                (base + k as u64) as u32;
+                        }
+                    }
+                    i = end;
+                    lit_start = i;
+                }
+                _ => i += 1,
+            }
+        }
+        lz::push_literals(out, &p[lit_start..n]);
+    }
+}
+
+/// A candidate match for the RGB pass.
+#[derive(Clone, Copy)]
+struct Match {
+    len: usize,
+    image_dist: u64,
+    /// Distance − 1 inside the image, or the absolute index in another.
+    pixel_ofs: usize,
+    /// Global position of the source.
+    source: u64,
+    saving: isize,
+}
+
+/// Measures a match at pixel `i` of the image being coded (`p`, id `id`,
+/// starting at global `base`) from global position `g` (already known to be
+/// inside the window and before `i`).
+fn evaluate(
+    window: &VecDeque<WindowImage>,
+    p: &[u32],
+    id: u64,
+    base: u64,
+    i: usize,
+    g: u64,
+) -> Option<Match> {
+    let (len, image_dist, pixel_ofs) = if g >= base {
+        let s = usize::try_from(g - base).ok()?;
+        if p[s] != p[i] {
+            return None;
+        }
+        (lz::common_len(&p[s..], &p[i..]), 0, i - s - 1)
+    } else {
+        let k = window.partition_point(|im| im.base <= g).checked_sub(1)?;
+        let im = window.get(k)?;
+        let s = usize::try_from(g - im.base).ok()?;
+        let src = im.pixels.get(s..)?;
+        (lz::common_len(src, &p[i..]), id - im.id, s)
+    };
+    if len < 2 {
+        return None;
+    }
+    let cost = match_cost(len, image_dist, pixel_ofs)?;
+    Some(Match {
+        len,
+        image_dist,
+        pixel_ofs,
+        source: g,
+        saving: (len * 3) as isize - cost as isize,
+    })
+}
+
+/// Bytes a match takes (`len` is the stored length, ≥ 1), or `None` when
+/// the format cannot code its offsets.
+fn match_cost(len: usize, image_dist: u64, pixel_ofs: usize) -> Option<usize> {
+    let ext = if len >= 7 { (len - 7) / 255 + 1 } else { 0 };
+    if pixel_ofs < 1 << 12 && image_dist < 1 << 30 {
+        let more = match image_dist {
+            0..0x40 => 0,
+            0x40..0x4000 => 1,
+            0x4000..0x40_0000 => 2,
+            _ => 3,
+        };
+        Some(3 + ext + more)
+    } else if pixel_ofs < MAX_PIXEL_OFS && image_dist < 1 << 24 {
+        Some(3 + ext + dist_bytes(image_dist) + usize::from(pixel_ofs >= 1 << 17))
+    } else {
+        None
+    }
+}
+
+/// Bytes of a long-form image distance.
+fn dist_bytes(image_dist: u64) -> usize {
+    match image_dist {
+        0 => 0,
+        1..0x100 => 1,
+        0x100..0x1_0000 => 2,
+        _ => 3,
+    }
+}
+
+/// Appends a match whose offsets `match_cost` accepted; `len` is the stored
+/// length (≥ 1).
+fn push_match(out: &mut Vec<u8>, len: usize, image_dist: u64, pixel_ofs: usize) {
+    let len_bits = (len.min(7) as u8) << 5;
+    let short = pixel_ofs < 1 << 12 && image_dist < 1 << 30;
+    let flag = if short { 0 } else { 0x10 };
+    out.push(len_bits | flag | (pixel_ofs & 0x0F) as u8);
+    if len >= 7 {
+        lz::push_length_ext(out, len - 7);
+    }
+    out.push((pixel_ofs >> 4) as u8);
+    if short {
+        let more = match image_dist {
+            0..0x40 => 0,
+            0x40..0x4000 => 1,
+            0x4000..0x40_0000 => 2,
+            _ => 3,
+        };
+        out.push(((more as u8) << 6) | (image_dist & 0x3F) as u8);
+        for k in 0..more {
+            out.push((image_dist >> (6 + 8 * k)) as u8);
+        }
+    } else {
+        let more = dist_bytes(image_dist);
+        let very_long = pixel_ofs >= 1 << 17;
+        out.push(
+            ((more as u8) << 6) | (u8::from(very_long) << 5) | ((pixel_ofs >> 12) & 0x1F) as u8,
+        );
+        for k in 0..more {
+            out.push((image_dist >> (8 * k)) as u8);
+        }
+        if very_long {
+            out.push((pixel_ofs >> 17) as u8);
+        }
+    }
+}
+
+/// In-image GLZ matches, for the alpha pass (`bias` 2).
+struct GlzFormat {
+    bias: usize,
+}
+
+impl Format for GlzFormat {
+    fn max_distance(&self) -> usize {
+        MAX_PIXEL_OFS
+    }
+    fn min_len(&self) -> usize {
+        self.bias + 1
+    }
+    fn cost(&self, distance: usize, len: usize) -> usize {
+        match_cost(len - self.bias, 0, distance - 1).unwrap_or(usize::MAX / 2)
+    }
+    fn push_match(&self, out: &mut Vec<u8>, distance: usize, len: usize) {
+        push_match(out, len - self.bias, 0, distance - 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::lz::tests::{expected, screen_like};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The client side: spice-gtk's window, with every check it makes, and
+    /// an error where it would hang or read out of bounds.
+    struct Client {
+        images: BTreeMap<u64, Vec<[u8; 4]>>,
+        next_id: u64,
+        window_pixels: u64,
+    }
+
+    impl Client {
+        fn new(window_pixels: u32) -> Self {
+            Self {
+                images: BTreeMap::new(),
+                next_id: 0,
+                window_pixels: u64::from(window_pixels),
+            }
+        }
+
+        fn pass(
+            &self,
+            s: &[u8],
+            pos: &mut usize,
+            out: &mut [[u8; 4]],
+            id: u64,
+            alpha: bool,
+        ) -> Result<(), String> {
+            let n = out.len();
+            let byte = |pos: &mut usize| -> Result<usize, String> {
+                let b = *s.get(*pos).ok_or("stream ends early")?;
+                *pos += 1;
+                Ok(usize::from(b))
+            };
+            let mut op = 0;
+            while op < n {
+                let ctrl = byte(pos)?;
+                if ctrl >= 32 {
+                    let mut len = ctrl >> 5;
+                    let long = ctrl & 0x10 != 0;
+                    let mut ofs = ctrl & 0x0F;
+                    if len == 7 {
+                        loop {
+                            let code = byte(pos)?;
+                            len += code;
+                            if code != 255 {
+                                break;
+                            }
+                        }
+                    }
+                    ofs += byte(pos)? << 4;
+                    let code = byte(pos)?;
+                    let more = code >> 6;
+                    let mut dist: u64 = 0;
+                    if !long {
+                        dist = (code & 0x3F) as u64;
+                        for k in 0..more {
+                            dist += (byte(pos)? as u64) << (6 + 8 * k);
+                        }
+                    } else {
+                        ofs += (code & 0x1F) << 12;
+                        for k in 0..more {
+                            dist += (byte(pos)? as u64) << (8 * k);
+                        }
+                        if code & 0x20 != 0 {
+                            ofs += byte(pos)? << 17;
+                        }
+                    }
+                    if alpha {
+                        len += 2;
+                    }
+                    if op + len > n {
+                        return Err(format!("match overruns at {op}"));
+                    }
+                    if dist == 0 {
+                        let d = ofs + 1;
+                        if d > op {
+                            return Err(format!("in-image ref before start at {op}"));
+                        }
+                        for k in op..op + len {
+                            if alpha {
+                                out[k][3] = out[k - d][3];
+                            } else {
+                                out[k] = out[k - d];
+                            }
+                        }
+                    } else {
+                        let src_id = id.checked_sub(dist).ok_or("ref before id 0")?;
+                        let src = self.images.get(&src_id).ok_or(format!(
+                            "image {id} refers to image {src_id} the client lacks: hang"
+                        ))?;
+                        if ofs > src.len() || ofs + len > src.len() {
+                            return Err(format!("ref out of image {src_id}"));
+                        }
+                        for k in 0..len {
+                            if alpha {
+                                out[op + k][3] = src[ofs + k][3];
+                            } else {
+                                out[op + k] = src[ofs + k];
+                            }
+                        }
+                    }
+                    op += len;
+                } else {
+                    let count = ctrl + 1;
+                    if op + count > n {
+                        return Err(format!("literals overrun at {op}"));
+                    }
+                    for px in &mut out[op..op + count] {
+                        if alpha {
+                            px[3] = byte(pos)? as u8;
+                        } else {
+                            *px = [byte(pos)? as u8, byte(pos)? as u8, byte(pos)? as u8, 0];
+                        }
+                    }
+                    op += count;
+                }
+            }
+            Ok(())
+        }
+
+        /// Decodes one image; returns B,G,R,pad rows.
+        fn decode(&mut self, s: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
+            let be32 = |k: usize| -> Result<u32, String> {
+                let b = s.get(k..k + 4).ok_or("short header")?;
+                Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            };
+            if be32(0)? != lz::MAGIC || be32(4)? != lz::VERSION {
+                return Err("bad magic".into());
+            }
+            let kind = u32::from(*s.get(8).ok_or("short")?);
+            if kind & 0x10 == 0 {
+                return Err("not top-down".into());
+            }
+            let alpha = match kind & 0x0F {
+                8 => false,
+                9 => true,
+                k => return Err(format!("type {k}")),
+            };
+            let (width, height, stride) = (be32(9)?, be32(13)?, be32(17)?);
+            if stride != width * 4 {
+                return Err("stride".into());
+            }
+            let id = (u64::from(be32(21)?) << 32) | u64::from(be32(25)?);
+            let head = u64::from(be32(29)?);
+            if id != self.next_id {
+                return Err(format!("id {id}, expected {}", self.next_id));
+            }
+            if head > id {
+                return Err("win_head_dist beyond id 0".into());
+            }
+            let n = width as usize * height as usize;
+            let mut img = vec![[0u8; 4]; n];
+            let mut pos = 33;
+            self.pass(s, &mut pos, &mut img, id, false)?;
+            if alpha {
+                self.pass(s, &mut pos, &mut img, id, true)?;
+            }
+            if pos != s.len() {
+                return Err("trailing bytes".into());
+            }
+            let flat = img.concat();
+            self.images.insert(id, img);
+            self.next_id += 1;
+            let oldest = id - head;
+            self.images.retain(|&k, _| k >= oldest);
+            let held: u64 = self.images.values().map(|v| v.len() as u64).sum();
+            if n as u64 <= self.window_pixels && held > self.window_pixels {
+                return Err(format!(
+                    "client holds {held} pixels, window {}",
+                    self.window_pixels
+                ));
+            }
+            Ok((width, height, flat))
+        }
+    }
+
+    /// Runs a sequence of images through encoder and client.
+    fn run(window: u32, frames: &[(u32, u32, Vec<u8>, bool)]) -> usize {
+        let mut enc = GlzEncoder::new(window);
+        let mut client = Client::new(window);
+        let mut total = 0;
+        for (k, (w, h, data, alpha)) in frames.iter().enumerate() {
+            let img = Pixels {
+                width: *w,
+                height: *h,
+                data,
+                alpha: *alpha,
+            };
+            let stream = enc.encode(&img).expect("encode");
+            total += stream.len();
+            let (dw, dh, mut out) = client
+                .decode(&stream)
+                .unwrap_or_else(|e| panic!("frame {k}: {e}"));
+            if !*alpha {
+                // The pad byte of an RGB32 image is whatever a reference
+                // copied; nobody reads it.
+                for px in out.chunks_exact_mut(4) {
+                    px[3] = 0;
+                }
+            }
+            assert_eq!((dw, dh), (*w, *h));
+            assert!(out == expected(data, *alpha), "frame {k}: pixels differ");
+        }
+        total
+    }
+
+    /// A frame of `rows` text-like rows, scrolled by `shift` rows.
+    fn scrolled(w: u32, h: u32, seed: u64, shift: u32) -> Vec<u8> {
+        let tall = screen_like(w, h * 4, seed, false);
+        let row = w as usize * 4;
+        let start = (shift % (h * 3)) as usize * row;
+        tall[start..start + h as usize * row].to_vec()
+    }
+
+    #[test]
+    fn scrolling_uses_the_window() {
+        let (w, h) = (200, 100);
+        let frames: Vec<_> = (0..30)
+            .map(|k| (w, h, scrolled(w, h, 9, k * 3), false))
+            .collect();
+        let total = run(w * h * 4, &frames);
+        let alone: usize = frames
+            .iter()
+            .map(|(w, h, d, a)| {
+                lz::encode(&Pixels {
+                    width: *w,
+                    height: *h,
+                    data: d,
+                    alpha: *a,
+                })
+                .expect("lz")
+                .len()
+            })
+            .sum();
+        assert!(total * 5 < alone, "glz {total} vs lz {alone}");
+    }
+
+    #[test]
+    fn long_sequences_stay_in_the_window() {
+        // 100 images through a window of about 3 of them, with sizes that
+        // sometimes exceed it, alpha now and then, and repeated content.
+        let mut frames = Vec::new();
+        for k in 0..100u32 {
+            let (w, h) = match k % 7 {
+                0 => (61, 47),
+                3 => (130, 90),
+                5 => (1, 1),
+                _ => (64, 48),
+            };
+            let data = if k % 4 == 0 {
+                screen_like(w, h, u64::from(k), k % 8 == 0)
+            } else {
+                scrolled(w, h, 3, k)
+            };
+            frames.push((w, h, data, k % 8 == 0));
+        }
+        run(64 * 48 * 3 + 10, &frames);
+        run(64 * 48, &frames);
+        run(1, &frames);
+        run(0, &frames);
+    }
+
+    #[test]
+    fn ids_are_consecutive_and_offsets_long() {
+        // Big images force long pixel offsets (beyond 2^17).
+        let (w, h) = (700, 300);
+        let frames: Vec<_> = (0..4)
+            .map(|k| (w, h, scrolled(w, h, 5, k * 50), false))
+            .collect();
+        run(w * h * 3, &frames);
+    }
+
+    #[test]
+    fn far_image_distances() {
+        // Image k repeats image k - 260 except for one pixel past index
+        // 4096, so matches reach 260 images back with long pixel offsets.
+        let (w, h) = (70u32, 60u32);
+        let frames: Vec<_> = (0..300u32)
+            .map(|k| {
+                let mut data = screen_like(w, h, u64::from(k % 260) + 1, false);
+                data[4100 * 4..4100 * 4 + 4].copy_from_slice(&[k as u8, (k >> 8) as u8, 1, 0]);
+                (w, h, data, false)
+            })
+            .collect();
+        let window = w * h * 300;
+        let last_40 = run(window, &frames) - run(window, &frames[..260]);
+        assert!(last_40 < 40 * 100, "{last_40} bytes for the last 40 images");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn random_sequences_round_trip(
+            window in 0u32..6000,
+            specs in proptest::collection::vec((1u32..70, 1u32..50, any::<u64>(), 0u32..4, any::<bool>()), 1..40),
+        ) {
+            let frames: Vec<_> = specs
+                .iter()
+                .map(|&(w, h, seed, kind, alpha)| {
+                    let data = match kind {
+                        0 => screen_like(w, h, seed, alpha),
+                        1 => vec![(seed & 0xFF) as u8; (w * h * 4) as usize],
+                        _ => scrolled(w, h, seed % 3, (seed >> 8) as u32 % 40),
+                    };
+                    (w, h, data, alpha && kind == 0)
+                })
+                .collect();
+            run(window, &frames);
+        }
+    }
+}

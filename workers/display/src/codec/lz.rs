@@ -1,0 +1,588 @@
+//! LZ encoder (SPICE `LZ_RGB`): LZ77 in pixel units with FastLZ-style
+//! control bytes, as decoded by spice-common's `lz_decode`.
+//!
+//! Stream: seven big-endian u32 (magic, version, type, width, height,
+//! stride, top_down) then the body. A control byte below 32 starts `c + 1`
+//! literal pixels (3 bytes B,G,R each; 1 byte in the alpha pass). Otherwise
+//! it starts a match: its top 3 bits hold the biased length (7 = more length
+//! bytes follow, each added until one is not 255), its low 5 bits the high
+//! bits of the biased distance, whose low byte comes next; a distance field
+//! of 8191 announces a far match whose distance minus 8192 follows as a
+//! big-endian u16. RGBA images carry an RGB pass, then an alpha-only pass.
+//!
+//! The match finder (shared with GLZ for its in-image passes) hashes three
+//! pixels and also tries the previous pixel (runs), the pixel above and the
+//! distance of the last match; it takes the candidate that saves most bytes.
+
+use super::{CodecError, Pixels};
+
+pub(super) const MAGIC: u32 = 0x2020_5A4C;
+pub(super) const VERSION: u32 = 0x0001_0001;
+pub(super) const TYPE_RGB32: u32 = 8;
+pub(super) const TYPE_RGBA: u32 = 9;
+/// The decoders refuse images of more bytes than this.
+const MAX_IMAGE_BYTES: u64 = 1024 * 1024 * 1024 - 1;
+
+/// At most this many literals follow one control byte.
+pub(super) const MAX_COPY: usize = 32;
+/// Distances up to this are coded in the control byte plus one byte.
+const NEAR_DISTANCE: usize = 8191;
+/// The farthest distance a far match can code.
+const MAX_DISTANCE: usize = NEAR_DISTANCE + 1 + 0xFFFF;
+/// Hash table size (log2) of the single-image match finder.
+const HASH_BITS: u32 = 16;
+
+/// Encodes `img` as an LZ_RGB stream (LZ type RGB32, or RGBA when
+/// `img.alpha`), header included, top-down.
+pub fn encode(img: &Pixels) -> Result<Vec<u8>, CodecError> {
+    check_size("lz", img)?;
+    let rgb = rgb_units(img);
+    let width = img.width as usize;
+    let mut out = Vec::with_capacity(28 + rgb.len() / 2);
+    let kind = if img.alpha { TYPE_RGBA } else { TYPE_RGB32 };
+    for word in [
+        MAGIC,
+        VERSION,
+        kind,
+        img.width,
+        img.height,
+        img.width * 4,
+        1,
+    ] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    encode_units(&rgb, width, &LzFormat { bias: 1 }, &mut out);
+    if img.alpha {
+        let alpha = alpha_units(img);
+        encode_units(&alpha, width, &LzFormat { bias: 3 }, &mut out);
+    }
+    Ok(out)
+}
+
+/// Checks the buffer and that the decoders accept the size.
+pub(super) fn check_size(codec: &'static str, img: &Pixels) -> Result<(), CodecError> {
+    img.check()?;
+    let bytes = u64::from(img.width) * u64::from(img.height) * 4;
+    if bytes > MAX_IMAGE_BYTES {
+        return Err(CodecError::Unsupported {
+            codec,
+            width: img.width,
+            height: img.height,
+        });
+    }
+    Ok(())
+}
+
+/// The pixels as 0x00RRGGBB words (the pad or alpha byte cleared).
+pub(super) fn rgb_units(img: &Pixels) -> Vec<u32> {
+    img.data
+        .chunks_exact(4)
+        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
+        .collect()
+}
+
+/// The alpha bytes of the pixels.
+pub(super) fn alpha_units(img: &Pixels) -> Vec<u8> {
+    img.data.chunks_exact(4).map(|p| p[3]).collect()
+}
+
+/// A unit of an LZ pass: an RGB pixel or an alpha byte.
+pub(super) trait Unit: Copy + Eq {
+    /// Bytes one literal takes in the stream.
+    const LITERAL_BYTES: usize;
+    /// Appends the literal.
+    fn put(self, out: &mut Vec<u8>);
+    /// Hash of three consecutive units, `bits` wide.
+    fn hash3(a: Self, b: Self, c: Self, bits: u32) -> usize;
+}
+
+impl Unit for u32 {
+    const LITERAL_BYTES: usize = 3;
+    fn put(self, out: &mut Vec<u8>) {
+        let [b, g, r, _] = self.to_le_bytes();
+        out.extend_from_slice(&[b, g, r]);
+    }
+    fn hash3(a: u32, b: u32, c: u32, bits: u32) -> usize {
+        hash_words(a, b, c, bits)
+    }
+}
+
+impl Unit for u8 {
+    const LITERAL_BYTES: usize = 1;
+    fn put(self, out: &mut Vec<u8>) {
+        out.push(self);
+    }
+    fn hash3(a: u8, b: u8, c: u8, bits: u32) -> usize {
+        hash_words(u32::from(a), u32::from(b), u32::from(c), bits)
+    }
+}
+
+/// Hash of three 24-bit words into `bits` bits.
+pub(super) fn hash_words(a: u32, b: u32, c: u32, bits: u32) -> usize {
+    let x = (u64::from(a) | (u64::from(b) << 24)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ u64::from(c).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    // The shift leaves at most `bits` (< 32) bits.
+    (x >> (64 - bits)) as usize
+}
+
+/// Length of the common prefix of `a` and `b`.
+pub(super) fn common_len<T: Eq>(a: &[T], b: &[T]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut k = 0;
+    while k + 8 <= n && a[k..k + 8] == b[k..k + 8] {
+        k += 8;
+    }
+    while k < n && a[k] == b[k] {
+        k += 1;
+    }
+    k
+}
+
+/// Whether a hash of the three units at `k` is worth keeping: not inside a
+/// run, which the distance-1 candidate finds anyway.
+pub(super) fn worth_hashing<T: Unit>(p: &[T], k: usize) -> bool {
+    !(k > 0 && p[k - 1] == p[k] && p[k] == p[k + 1] && p[k + 1] == p[k + 2])
+}
+
+/// Appends `lits` as literal runs.
+pub(super) fn push_literals<T: Unit>(out: &mut Vec<u8>, lits: &[T]) {
+    for chunk in lits.chunks(MAX_COPY) {
+        // A chunk holds 1..=32 units.
+        out.push((chunk.len() - 1) as u8);
+        for &u in chunk {
+            u.put(out);
+        }
+    }
+}
+
+/// Appends the `ext` length-extension bytes (each 255 means one more).
+pub(super) fn push_length_ext(out: &mut Vec<u8>, mut ext: usize) {
+    while ext >= 255 {
+        out.push(255);
+        ext -= 255;
+    }
+    out.push(ext as u8);
+}
+
+/// How one stream codes a match inside the image being coded.
+pub(super) trait Format {
+    /// The farthest distance it codes.
+    fn max_distance(&self) -> usize;
+    /// The shortest match it codes.
+    fn min_len(&self) -> usize;
+    /// Bytes a match takes.
+    fn cost(&self, distance: usize, len: usize) -> usize;
+    /// Appends a match (`min_len <= len`, `1 <= distance <= max_distance`).
+    fn push_match(&self, out: &mut Vec<u8>, distance: usize, len: usize);
+}
+
+/// LZ matches; `bias` is 1 for the RGB pass and 3 for the alpha pass.
+pub(super) struct LzFormat {
+    pub bias: usize,
+}
+
+impl Format for LzFormat {
+    fn max_distance(&self) -> usize {
+        MAX_DISTANCE
+    }
+    fn min_len(&self) -> usize {
+        self.bias
+    }
+    fn cost(&self, distance: usize, len: usize) -> usize {
+        let stored = len - self.bias;
+        let ext = if stored >= 6 {
+            (stored - 6) / 255 + 1
+        } else {
+            0
+        };
+        let ofs = if distance <= NEAR_DISTANCE { 1 } else { 3 };
+        1 + ext + ofs
+    }
+    fn push_match(&self, out: &mut Vec<u8>, distance: usize, len: usize) {
+        let stored = len - self.bias;
+        let field = distance - 1;
+        let len_bits = (stored.min(6) as u8 + 1) << 5;
+        if field < NEAR_DISTANCE {
+            out.push(len_bits | (field >> 8) as u8);
+            if stored >= 6 {
+                push_length_ext(out, stored - 6);
+            }
+            out.push((field & 0xFF) as u8);
+        } else {
+            out.push(len_bits | 31);
+            if stored >= 6 {
+                push_length_ext(out, stored - 6);
+            }
+            let far = (field - NEAR_DISTANCE) as u16;
+            out.push(255);
+            out.extend_from_slice(&far.to_be_bytes());
+        }
+    }
+}
+
+/// Best match found at one position.
+#[derive(Clone, Copy)]
+struct Found {
+    distance: usize,
+    len: usize,
+    saving: isize,
+}
+
+/// Codes the units `p` of one image, `width` units a row, as literal runs
+/// and in-image matches coded by `fmt`.
+pub(super) fn encode_units<T: Unit, F: Format>(p: &[T], width: usize, fmt: &F, out: &mut Vec<u8>) {
+    let n = p.len();
+    let mut table = vec![0u32; 1 << HASH_BITS];
+    let max_distance = fmt.max_distance();
+    let min_len = fmt.min_len();
+    let mut lit_start = 0;
+    let mut last_distance = 0;
+    let mut i = 0;
+    while i < n {
+        let mut best: Option<Found> = None;
+        let mut consider = |distance: usize| {
+            if distance == 0 || distance > i || distance > max_distance {
+                return;
+            }
+            if best.is_some_and(|b| b.distance == distance) {
+                return;
+            }
+            if p[i - distance] != p[i] {
+                return;
+            }
+            let len = common_len(&p[i - distance..n], &p[i..]);
+            if len < min_len {
+                return;
+            }
+            let saving = (len * T::LITERAL_BYTES) as isize - fmt.cost(distance, len) as isize;
+            if !matches!(best, Some(b) if b.saving >= saving) {
+                best = Some(Found {
+                    distance,
+                    len,
+                    saving,
+                });
+            }
+        };
+        if i + 3 <= n {
+            let h = T::hash3(p[i], p[i + 1], p[i + 2], HASH_BITS);
+            let cand = table[h] as usize;
+            if worth_hashing(p, i) {
+                // Positions fit in u32: images hold fewer than 2^28 pixels.
+                table[h] = i as u32;
+            }
+            if cand < i {
+                consider(i - cand);
+            }
+        }
+        consider(1);
+        consider(width);
+        consider(last_distance);
+        match best {
+            Some(found) if found.saving > 1 => {
+                push_literals(out, &p[lit_start..i]);
+                fmt.push_match(out, found.distance, found.len);
+                last_distance = found.distance;
+                let end = i + found.len;
+                for k in i + 1..end.min(n.saturating_sub(2)) {
+                    if worth_hashing(p, k) {
+                        table[T::hash3(p[k], p[k + 1], p[k + 2], HASH_BITS)] = k as u32;
+                    }
+                }
+                i = end;
+                lit_start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    push_literals(out, &p[lit_start..n]);
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Reads the body of an LZ pass the way spice-common's decoder does,
+    /// checking every bound it asserts; `set` stores a literal, `copy`
+    /// copies unit `from` to unit `to`.
+    fn decode_pass(
+        s: &[u8],
+        pos: &mut usize,
+        n: usize,
+        bias: usize,
+        literal_bytes: usize,
+        mut set: impl FnMut(usize, &[u8]),
+        mut copy: impl FnMut(usize, usize),
+    ) -> Result<(), String> {
+        let mut op = 0usize;
+        let byte = |pos: &mut usize| -> Result<usize, String> {
+            let b = *s.get(*pos).ok_or("stream ends early")?;
+            *pos += 1;
+            Ok(usize::from(b))
+        };
+        while op < n {
+            let ctrl = byte(pos)?;
+            if ctrl >= 32 {
+                let mut len = (ctrl >> 5) - 1;
+                let mut ofs = (ctrl & 31) << 8;
+                if len == 6 {
+                    loop {
+                        let code = byte(pos)?;
+                        len += code;
+                        if code != 255 {
+                            break;
+                        }
+                    }
+                }
+                let code = byte(pos)?;
+                ofs += code;
+                if code == 255 && ofs - code == 31 << 8 {
+                    ofs = (byte(pos)? << 8) + byte(pos)? + 8191;
+                }
+                len += bias;
+                ofs += 1;
+                if op + len > n || ofs > op {
+                    return Err(format!("bad match at {op}: len {len} ofs {ofs}"));
+                }
+                for k in 0..len {
+                    copy(op + k - ofs, op + k);
+                }
+                op += len;
+            } else {
+                let count = ctrl + 1;
+                if op + count > n {
+                    return Err(format!("literals overrun at {op}"));
+                }
+                for k in 0..count {
+                    let lit = s
+                        .get(*pos..*pos + literal_bytes)
+                        .ok_or("stream ends in literal")?;
+                    set(op + k, lit);
+                    *pos += literal_bytes;
+                }
+                op += count;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes an LZ_RGB stream to B,G,R,X rows (X = 0, or alpha for RGBA).
+    pub fn decode(s: &[u8]) -> Result<(u32, u32, bool, Vec<u8>), String> {
+        let word = |k: usize| -> Result<u32, String> {
+            let b = s.get(k * 4..k * 4 + 4).ok_or("short header")?;
+            Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        if word(0)? != MAGIC || word(1)? != VERSION {
+            return Err("bad magic or version".into());
+        }
+        let kind = word(2)?;
+        let (width, height) = (word(3)?, word(4)?);
+        if word(5)? != width * 4 || word(6)? != 1 {
+            return Err("bad stride or orientation".into());
+        }
+        let alpha = match kind {
+            TYPE_RGB32 => false,
+            TYPE_RGBA => true,
+            _ => return Err(format!("type {kind}")),
+        };
+        let n = width as usize * height as usize;
+        let mut out = vec![0u8; n * 4];
+        let mut pos = 28;
+        {
+            let cell = std::cell::RefCell::new(&mut out);
+            decode_pass(
+                s,
+                &mut pos,
+                n,
+                1,
+                3,
+                |k, lit| {
+                    cell.borrow_mut()[k * 4..k * 4 + 4]
+                        .copy_from_slice(&[lit[0], lit[1], lit[2], 0])
+                },
+                |from, to| {
+                    cell.borrow_mut()
+                        .copy_within(from * 4..from * 4 + 4, to * 4)
+                },
+            )?;
+            if alpha {
+                decode_pass(
+                    s,
+                    &mut pos,
+                    n,
+                    3,
+                    1,
+                    |k, lit| cell.borrow_mut()[k * 4 + 3] = lit[0],
+                    |from, to| {
+                        let mut o = cell.borrow_mut();
+                        o[to * 4 + 3] = o[from * 4 + 3];
+                    },
+                )?;
+            }
+        }
+        if pos != s.len() {
+            return Err(format!("{} trailing bytes", s.len() - pos));
+        }
+        Ok((width, height, alpha, out))
+    }
+
+    /// What the decoder gives back for `data`: the pad byte cleared unless
+    /// it is alpha.
+    pub fn expected(data: &[u8], alpha: bool) -> Vec<u8> {
+        let mut e = data.to_vec();
+        if !alpha {
+            for p in e.chunks_exact_mut(4) {
+                p[3] = 0;
+            }
+        }
+        e
+    }
+
+    /// Synthetic screen-like pixels: runs, repeated rows, few colours,
+    /// some noise.
+    pub fn screen_like(width: u32, height: u32, seed: u64, alpha: bool) -> Vec<u8> {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let n = (width * height) as usize;
+        let palette: Vec<[u8; 4]> = (0..6)
+            .map(|_| {
+                let v = next().to_le_bytes();
+                [v[0], v[1], v[2], if alpha { v[3] } else { 0xFF }]
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n * 4);
+        let w = width as usize;
+        while out.len() < n * 4 {
+            let r = next();
+            let px = out.len() / 4;
+            match r % 5 {
+                0 if px >= w => {
+                    let len = (r >> 8) as usize % (2 * w) + 1;
+                    for _ in 0..len.min(n - px) {
+                        let k = out.len() - w * 4;
+                        let p: [u8; 4] = [out[k], out[k + 1], out[k + 2], out[k + 3]];
+                        out.extend_from_slice(&p);
+                    }
+                }
+                1 => {
+                    let len = (r >> 8) as usize % 40 + 1;
+                    let c = palette[(r >> 32) as usize % palette.len()];
+                    for _ in 0..len.min(n - px) {
+                        out.extend_from_slice(&c);
+                    }
+                }
+                2 if px > 100 => {
+                    let dist = (r >> 8) as usize % px + 1;
+                    let len = (r >> 40) as usize % 300 + 1;
+                    for _ in 0..len.min(n - px) {
+                        let k = out.len() - dist * 4;
+                        let p: [u8; 4] = [out[k], out[k + 1], out[k + 2], out[k + 3]];
+                        out.extend_from_slice(&p);
+                    }
+                }
+                _ => {
+                    let v = r.to_le_bytes();
+                    out.extend_from_slice(&[v[2], v[3], v[4], if alpha { v[5] } else { 0xFF }]);
+                }
+            }
+        }
+        out.truncate(n * 4);
+        out
+    }
+
+    fn round_trip(width: u32, height: u32, data: &[u8], alpha: bool) {
+        let img = Pixels {
+            width,
+            height,
+            data,
+            alpha,
+        };
+        let stream = encode(&img).expect("encode");
+        let (w, h, a, out) = decode(&stream).expect("decode");
+        assert_eq!((w, h, a), (width, height, alpha));
+        assert!(out == expected(data, alpha), "pixels differ");
+    }
+
+    #[test]
+    fn edge_sizes_round_trip() {
+        for (w, h) in [
+            (1, 1),
+            (1, 2),
+            (2, 1),
+            (3, 1),
+            (1, 70000),
+            (40000, 3),
+            (33, 33),
+        ] {
+            for alpha in [false, true] {
+                round_trip(
+                    w,
+                    h,
+                    &screen_like(w, h, u64::from(w * 31 + h), alpha),
+                    alpha,
+                );
+                let flat = vec![0x42u8; (w * h * 4) as usize];
+                round_trip(w, h, &flat, alpha);
+            }
+        }
+    }
+
+    #[test]
+    fn far_and_long_matches_round_trip() {
+        // Rows repeat at distances beyond the near range.
+        let (w, h) = (9000u32, 24u32);
+        let mut data = screen_like(w, 3, 7, false);
+        while data.len() < (w * h * 4) as usize {
+            let k = data.len() - (w as usize * 4 * 2) + 12;
+            let row: Vec<u8> = data[k..k + w as usize * 4].to_vec();
+            data.extend_from_slice(&row);
+        }
+        data.truncate((w * h * 4) as usize);
+        round_trip(w, h, &data, false);
+        let img = Pixels {
+            width: w,
+            height: h,
+            data: &data,
+            alpha: false,
+        };
+        assert!(encode(&img).expect("encode").len() < data.len() / 4);
+    }
+
+    #[test]
+    fn rejects_bad_buffers() {
+        let img = Pixels {
+            width: 2,
+            height: 2,
+            data: &[0; 12],
+            alpha: false,
+        };
+        assert!(matches!(encode(&img), Err(CodecError::BadBuffer { .. })));
+    }
+
+    proptest! {
+        #[test]
+        fn random_images_round_trip(
+            w in 1u32..80,
+            h in 1u32..40,
+            seed in any::<u64>(),
+            alpha in any::<bool>(),
+        ) {
+            round_trip(w, h, &screen_like(w, h, seed, alpha), alpha);
+        }
+
+        #[test]
+        fn arbitrary_bytes_round_trip(
+            data in proptest::collection::vec(0u8..4, 4..2000),
+            alpha in any::<bool>(),
+        ) {
+            let n = data.len() / 4;
+            round_trip(n as u32, 1, &data[..n * 4], alpha);
+        }
+    }
+}
