@@ -22,7 +22,7 @@ if [[ -n ${PIN_CPU:-} ]]; then
 fi
 "${run[@]}" 2>&1 | tee "$log"
 
-# Reference figures: /work/shared/reference/codec-anchors.md ("Image codec
+# Reference figures: shared/reference/codec-anchors.md (beside the repository) ("Image codec
 # anchors", 2-vCPU Xeon, one core pinned): reference C QUIC and LZ
 # (spice-common), GLZ (spice-server, dictionary kept across frames, 8M-pixel
 # window), LZ4 (liblz4). Format: codec class bpp MPix/s. No reference exists
@@ -84,7 +84,7 @@ def fmt(v, digits=3):
 
 print()
 print("Encode of whole 1920x1080 frames; MPix/s = criterion median; ratio = ours / reference C")
-print("(reference: /work/shared/reference/codec-anchors.md). speed ratio >1 = faster, size ratio <1 = smaller.")
+print("(reference: shared/reference/codec-anchors.md (beside the repository)). speed ratio >1 = faster, size ratio <1 = smaller.")
 print()
 print(f"| {'codec':5} | {'class':6} | {'bpp':>7} | {'ref bpp':>7} | {'size x':>6} | {'MPix/s':>7} | {'ref MPix/s':>10} | {'speed x':>7} |")
 print(f"|{'-'*7}|{'-'*8}|{'-'*9}|{'-'*9}|{'-'*8}|{'-'*9}|{'-'*12}|{'-'*9}|")

@@ -2,7 +2,7 @@
 //! as Melem/s) and output size (bits per pixel, printed once per codec and
 //! class as a `BPP` line) of QUIC, LZ, GLZ and LZ4 on a generated 1920x1080
 //! corpus (see `corpus/mod.rs`) of the kinds used by
-//! /work/shared/reference/codec-anchors.md.
+//! shared/reference/codec-anchors.md (beside the repository).
 //!
 //! One iteration encodes every frame of a class in order. GLZ starts each
 //! iteration with a fresh dictionary (8M-pixel window) kept across the

@@ -1,5 +1,5 @@
 //! A deterministic 1920x1080 B,G,R,X corpus of screen content, of the kinds
-//! listed in /work/shared/reference/codec-anchors.md: text, ui, photo,
+//! listed in shared/reference/codec-anchors.md (beside the repository): text, ui, photo,
 //! mixed, scroll (30 frames), video (30 frames), plus frames of the vdi
 //! crate's demo desktop. Everything is drawn by code; nothing is
 //! downloaded. The same build gives the same pixels.
