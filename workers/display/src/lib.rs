@@ -95,14 +95,18 @@ pub fn run(
     let consumer = Consumer::open(shm)?;
     let doorbell = Doorbell::from_fd(bell);
     let (wake_tx, wake) = unbounded::<Wake>();
-    // The helper threads start only after the filter is in place.
+    // The helper threads finish starting (their start-up system calls)
+    // before the filter is installed, and begin work only after it is.
+    let ready = Arc::new(Barrier::new(3));
     let start = Arc::new(Barrier::new(3));
 
     let ipc_wake = wake_tx.clone();
     let ipc_start = start.clone();
+    let ipc_ready = ready.clone();
     std::thread::Builder::new()
         .name("ipc-recv".into())
         .spawn(move || {
+            ipc_ready.wait();
             ipc_start.wait();
             loop {
                 match rx.recv() {
@@ -124,9 +128,11 @@ pub fn run(
         })
         .map_err(DisplayError::Thread)?;
     let bell_start = start.clone();
+    let bell_ready = ready.clone();
     std::thread::Builder::new()
         .name("doorbell".into())
         .spawn(move || {
+            bell_ready.wait();
             bell_start.wait();
             loop {
                 match doorbell.wait() {
@@ -144,6 +150,7 @@ pub fn run(
         })
         .map_err(DisplayError::Thread)?;
 
+    ready.wait();
     lock_down().map_err(DisplayError::LockDown)?;
     start.wait();
     let mut worker = Worker {

@@ -11,7 +11,7 @@
 use spicebox_sandbox::allow;
 use spicebox_sandbox::libc::{
     FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, F_GETFD, MADV_DONTNEED,
-    PROT_EXEC, PR_SET_NAME, SIGABRT,
+    PROT_EXEC, SIGABRT,
 };
 use spicebox_sandbox::seccomp::{arg, Policy};
 
@@ -40,14 +40,11 @@ pub fn policy() -> Policy {
         allow!(SYS_madvise, "glibc releasing an ending thread's stack", [arg(2).is(MADV_DONTNEED)]),
         allow!(SYS_getrandom, "std HashMap keys for a thread that had none before lock-down"),
         allow!(SYS_clock_gettime, "timestamps when the vDSO cannot serve the clock source"),
-        // The two helper threads may still be starting when the filter lands.
-        allow!(SYS_rseq, "glibc registering a new thread"),
-        allow!(SYS_set_robust_list, "glibc registering a new thread"),
-        allow!(SYS_prctl, "naming a new thread", [arg(0).is(PR_SET_NAME)]),
-        allow!(SYS_sched_getaffinity, "std finding a new thread's stack (pthread_getattr_np)"),
-        allow!(SYS_sigaltstack, "std's stack-overflow signal stack (thread start and exit)"),
-        allow!(SYS_rt_sigprocmask, "thread start and exit; abort"),
-        allow!(SYS_gettid, "thread start; abort"),
+        // The helper threads have started before the filter lands (a
+        // barrier in `run`); these serve their exit and abort().
+        allow!(SYS_sigaltstack, "std's stack-overflow signal stack, removed when a thread ends"),
+        allow!(SYS_rt_sigprocmask, "thread exit; abort"),
+        allow!(SYS_gettid, "abort"),
         // Leaving, or dying with an honest signal.
         allow!(SYS_close, "dropping the IPC socket, shm and doorbell on the way out"),
         allow!(SYS_fcntl, "std's debug-build check that a descriptor is open before closing it", [arg(1).is(F_GETFD)]),
