@@ -17,13 +17,19 @@
 
 use std::collections::VecDeque;
 
-use super::lz::{self, Format, Unit};
+use super::lz::{self, Format};
 use super::{CodecError, Pixels};
 
 /// Hash table size (log2) over the window.
 const HASH_BITS: u32 = 18;
 /// Pixel offsets must stay below this (25 bits in the long form).
 const MAX_PIXEL_OFS: usize = 1 << 25;
+/// Match offsets (source − position) remembered from recent long matches,
+/// tried at every position: a scrolled frame repeats the previous one at a
+/// fixed vertical shift.
+const RECENT: usize = 4;
+/// Matches at least this long are remembered in `recent`.
+const RECENT_MIN_LEN: usize = 8;
 
 /// An image the client holds, as the encoder saw it.
 struct WindowImage {
@@ -47,8 +53,13 @@ pub struct GlzEncoder {
     window: VecDeque<WindowImage>,
     /// Pixels in `window`.
     window_sum: u64,
-    /// Low 32 bits of the global position last seen per hash.
-    table: Vec<u32>,
+    /// Per hash: a 32-bit check of the three pixels (high half) and the
+    /// low 32 bits of the global position last seen (low half). The check
+    /// spares a read of a far, likely uncached, window pixel on a miss.
+    table: Vec<u64>,
+    /// Offsets (source − position) of recent long matches, newest first;
+    /// 0 is unused.
+    recent: [i64; RECENT],
 }
 
 impl GlzEncoder {
@@ -62,6 +73,7 @@ impl GlzEncoder {
             window: VecDeque::new(),
             window_sum: 0,
             table: Vec::new(),
+            recent: [0; RECENT],
         }
     }
 
@@ -169,13 +181,14 @@ impl GlzEncoder {
             .map(|b| b.base);
         let window = &self.window;
         let table = &mut self.table;
+        let recent = &mut self.recent;
         let mut lit_start = 0;
         let mut last_delta: Option<i64> = None;
         let mut i = 0;
         while i < n {
             let here = base + i as u64;
             let mut best: Option<Match> = None;
-            let mut tried = [u64::MAX; 5];
+            let mut tried = [u64::MAX; 5 + RECENT];
             let mut consider = |g: u64, slot: usize| {
                 if g < win_start || g >= here || tried[..slot].contains(&g) {
                     return;
@@ -189,16 +202,19 @@ impl GlzEncoder {
                 }
             };
             if i + 3 <= n {
-                let h = u32::hash3(p[i], p[i + 1], p[i + 2], HASH_BITS);
+                let (h, check) = hash3(p[i], p[i + 1], p[i + 2]);
                 let stored = table[h];
-                // The window spans less than 2^32 pixels, so the low 32 bits
-                // name a position; a stale one is still checked pixel by pixel.
-                let back = u64::from((here as u32).wrapping_sub(stored));
                 if lz::worth_hashing(p, i) {
-                    table[h] = here as u32;
+                    table[h] = (u64::from(check) << 32) | u64::from(here as u32);
                 }
-                if back > 0 && back <= here {
-                    consider(here - back, 0);
+                if (stored >> 32) as u32 == check {
+                    // The window spans less than 2^32 pixels, so the low 32
+                    // bits name a position; a stale one is still checked
+                    // pixel by pixel.
+                    let back = u64::from((here as u32).wrapping_sub(stored as u32));
+                    if back > 0 && back <= here {
+                        consider(here - back, 0);
+                    }
                 }
             }
             if i > 0 {
@@ -215,16 +231,29 @@ impl GlzEncoder {
             if let Some(prev) = same_shape {
                 consider(prev + i as u64, 4);
             }
+            for (k, &delta) in recent.iter().enumerate() {
+                if delta != 0 {
+                    if let Some(g) = here.checked_add_signed(delta) {
+                        consider(g, 5 + k);
+                    }
+                }
+            }
             match best {
                 Some(m) if m.saving > 1 => {
                     lz::push_literals(out, &p[lit_start..i]);
                     push_match(out, m.len, m.image_dist, m.pixel_ofs);
-                    last_delta = Some(m.source as i64 - here as i64);
+                    let delta = m.source as i64 - here as i64;
+                    last_delta = Some(delta);
+                    // Runs and the row above have candidates of their own.
+                    if m.len >= RECENT_MIN_LEN && delta != -1 && delta != -(w as i64) {
+                        remember(recent, delta);
+                    }
                     let end = i + m.len;
                     for k in i + 1..end.min(n.saturating_sub(2)) {
                         if lz::worth_hashing(p, k) {
-                            table[u32::hash3(p[k], p[k + 1], p[k + 2], HASH_BITS)] =
-                                (base + k as u64) as u32;
+                            let (h, check) = hash3(p[k], p[k + 1], p[k + 2]);
+                            table[h] =
+                                (u64::from(check) << 32) | u64::from((base + k as u64) as u32);
                         }
                     }
                     i = end;
@@ -235,6 +264,24 @@ impl GlzEncoder {
         }
         lz::push_literals(out, &p[lit_start..n]);
     }
+}
+
+/// Moves `delta` to the front of `recent`.
+fn remember(recent: &mut [i64; RECENT], delta: i64) {
+    let at = recent
+        .iter()
+        .position(|&d| d == delta)
+        .unwrap_or(RECENT - 1);
+    recent.copy_within(..at, 1);
+    recent[0] = delta;
+}
+
+/// Hash-table index (`HASH_BITS` wide) and 32-bit check of three pixels.
+fn hash3(a: u32, b: u32, c: u32) -> (usize, u32) {
+    let x = (u64::from(a) | (u64::from(b) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ u64::from(c).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let x = x ^ (x >> 29);
+    ((x >> (64 - HASH_BITS)) as usize, x as u32)
 }
 
 /// A candidate match for the RGB pass.
@@ -267,10 +314,18 @@ fn evaluate(
         }
         (lz::common_len(&p[s..], &p[i..]), 0, i - s - 1)
     } else {
-        let k = window.partition_point(|im| im.base <= g).checked_sub(1)?;
-        let im = window.get(k)?;
+        let im = match window.back() {
+            Some(last) if last.base <= g => last,
+            _ => {
+                let k = window.partition_point(|im| im.base <= g).checked_sub(1)?;
+                window.get(k)?
+            }
+        };
         let s = usize::try_from(g - im.base).ok()?;
         let src = im.pixels.get(s..)?;
+        if src.first() != Some(&p[i]) {
+            return None;
+        }
         (lz::common_len(src, &p[i..]), id - im.id, s)
     };
     if len < 2 {
