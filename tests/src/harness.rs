@@ -1111,6 +1111,50 @@ impl Server {
     }
 }
 
+/// (type, peer) of every channel of session `sid` in `ctl status`, plus
+/// ("session", main peer), sorted: equal lists mean the same connections.
+pub fn session_channels(server: &Server, sid: u32) -> Vec<(String, String)> {
+    let status = server.ctl_status();
+    let session = status
+        .get("sessions")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|s| {
+            s.iter()
+                .find(|s| s.get("id").and_then(serde_json::Value::as_u64) == Some(u64::from(sid)))
+        })
+        .unwrap_or_else(|| panic!("session {sid} is not in ctl status: {status}"));
+    let mut v: Vec<(String, String)> = session
+        .get("channels")
+        .and_then(serde_json::Value::as_array)
+        .map(|c| {
+            c.iter()
+                .map(|c| {
+                    (
+                        c.get("type")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("?")
+                            .to_owned(),
+                        c.get("peer")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("?")
+                            .to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.push((
+        "session".into(),
+        session
+            .get("peer")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?")
+            .to_owned(),
+    ));
+    v.sort();
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,8 @@ use spicebox_tests::client::{
     Session, MSG_DISPLAY_INVAL_ALL_PIXMAPS,
 };
 use spicebox_tests::harness::{
-    assert_same_image, event_matches, is_warn_line, pid_alive, proc_stat, worker_entry,
-    worker_entry_phase, worker_entry_pid, worker_history, InputLog, Server, TempDir,
+    assert_same_image, event_matches, is_warn_line, pid_alive, proc_stat, session_channels,
+    worker_entry, worker_entry_phase, worker_entry_pid, worker_history, InputLog, Server, TempDir,
 };
 
 const RESTART_TIMEOUT: Duration = Duration::from_secs(15);
@@ -183,35 +183,6 @@ fn connect(server: &Server) -> Client {
         inputs,
         surface,
     }
-}
-
-/// (type, peer) of the channels of session `sid`, sorted.
-fn session_channels(server: &Server, sid: u32) -> Vec<(String, String)> {
-    let status = server.ctl_status();
-    let s = status
-        .get("sessions")
-        .and_then(Value::as_array)
-        .and_then(|s| {
-            s.iter()
-                .find(|s| s.get("id").and_then(Value::as_u64) == Some(u64::from(sid)))
-        })
-        .unwrap_or_else(|| panic!("session {sid} is not in ctl status: {status}"));
-    let mut v: Vec<(String, String)> = s
-        .get("channels")
-        .and_then(Value::as_array)
-        .map(|c| {
-            c.iter()
-                .map(|c| {
-                    (
-                        c["type"].as_str().unwrap_or("?").to_owned(),
-                        c["peer"].as_str().unwrap_or("?").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 fn wait_channels(server: &Server, sid: u32) -> Vec<(String, String)> {

@@ -23,8 +23,8 @@ use spicebox_tests::client::{
     MSG_DISPLAY_INVAL_ALL_PALETTES, MSG_DISPLAY_INVAL_ALL_PIXMAPS,
 };
 use spicebox_tests::harness::{
-    assert_same_image, event_matches, pid_alive, spicy_screenshot, worker_entry_phase,
-    worker_entry_pid, worker_history, InputLog, Server, TempDir,
+    assert_same_image, event_matches, pid_alive, session_channels, spicy_screenshot,
+    worker_entry_phase, worker_entry_pid, worker_history, InputLog, Server, TempDir,
 };
 
 /// Bound on a worker being replaced after it died.
@@ -131,49 +131,6 @@ impl Client {
             }
         }
     }
-}
-
-/// (type, peer) of every channel of session `sid` in `ctl status`, sorted.
-fn session_channels(server: &Server, sid: u32) -> Vec<(String, String)> {
-    let status = server.ctl_status();
-    let session = status
-        .get("sessions")
-        .and_then(Value::as_array)
-        .and_then(|s| {
-            s.iter()
-                .find(|s| s.get("id").and_then(Value::as_u64) == Some(u64::from(sid)))
-        })
-        .unwrap_or_else(|| panic!("session {sid} is not in ctl status: {status}"));
-    let mut v: Vec<(String, String)> = session
-        .get("channels")
-        .and_then(Value::as_array)
-        .map(|c| {
-            c.iter()
-                .map(|c| {
-                    (
-                        c.get("type")
-                            .and_then(Value::as_str)
-                            .unwrap_or("?")
-                            .to_owned(),
-                        c.get("peer")
-                            .and_then(Value::as_str)
-                            .unwrap_or("?")
-                            .to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.push((
-        "session".into(),
-        session
-            .get("peer")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned(),
-    ));
-    v.sort();
-    v
 }
 
 /// Waits until session `sid` lists a display, cursor and inputs channel.

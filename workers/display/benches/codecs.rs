@@ -8,9 +8,8 @@
 //! iteration with a fresh dictionary (8M-pixel window) kept across the
 //! frames of the class, as a client session would.
 //!
-//! LZ4: the crate's `lz4_stream` lives in the private `encode` module, so
-//! this bench builds the same stream here (`lz4_flex::block::compress` on
-//! 256 KiB runs of whole rows, each prefixed by its big-endian length).
+//! LZ4 is measured through the crate's own `lz4_stream`, the stream the
+//! display worker sends.
 //!
 //! `cargo bench -p spicebox-display --bench codecs` (bench/codecs.sh adds a
 //! comparison table). Env: `CODECS_MEASURE_MS` (default 1000) per benchmark;
@@ -28,10 +27,6 @@ use corpus::draw::Canvas;
 
 /// The GLZ dictionary window, in pixels.
 const GLZ_WINDOW: u32 = 8 * 1024 * 1024;
-/// As `encode::LZ4_BLOCK_BYTES` in the crate.
-const LZ4_BLOCK_BYTES: usize = 256 * 1024;
-/// SPICE_BITMAP_FMT_32BIT.
-const BITMAP_FMT_32BIT: u8 = 8;
 
 #[derive(Clone, Copy)]
 enum Codec {
@@ -54,21 +49,6 @@ impl Codec {
     }
 }
 
-/// The same stream as the crate's `encode::lz4_stream`.
-fn lz4_stream(pixels: &[u8], width: u32) -> Vec<u8> {
-    let row = (width as usize).max(1) * 4;
-    let rows_per_block = (LZ4_BLOCK_BYTES / row).max(1);
-    let mut out = Vec::with_capacity(pixels.len() / 4 + 64);
-    out.push(1); // top-down
-    out.push(BITMAP_FMT_32BIT);
-    for chunk in pixels.chunks(rows_per_block * row) {
-        let block = lz4_flex::block::compress(chunk);
-        out.extend_from_slice(&(block.len() as u32).to_be_bytes());
-        out.extend_from_slice(&block);
-    }
-    out
-}
-
 /// Encodes every frame in order; returns the total output bytes.
 fn encode_all(codec: Codec, frames: &[Canvas]) -> usize {
     let mut glz = matches!(codec, Codec::Glz).then(|| GlzEncoder::new(GLZ_WINDOW));
@@ -88,7 +68,7 @@ fn encode_all(codec: Codec, frames: &[Canvas]) -> usize {
                 .map(|g| g.encode(&img))
                 .expect("glz")
                 .expect("glz"),
-            Codec::Lz4 => lz4_stream(&f.data, f.width),
+            Codec::Lz4 => spicebox_display::lz4_stream(&f.data, f.width),
         };
         total += black_box(out).len();
     }

@@ -25,7 +25,7 @@ use spicebox_shm::{Consumer, Doorbell, Event, Mode, Rect, ShmError};
 
 use crate::cursor_conn::CursorConn;
 use crate::display_conn::DisplayConn;
-pub use crate::encode::Compression;
+pub use crate::encode::{lz4_stream, Compression};
 
 /// Errors that stop the worker.
 #[derive(Debug, thiserror::Error)]
