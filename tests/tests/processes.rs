@@ -195,3 +195,31 @@ fn status_lists_sessions_and_their_channels() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The main channel measures the round trip with PING: a client that
+/// answers (the test client sends PONG, as spice-gtk does) gets a latency
+/// figure in `ctl status`.
+#[test]
+fn main_channel_pings_and_measures_the_round_trip() {
+    let server = Server::start(&["--disable-ticketing", "--demo-freeze"]);
+    assert_eq!(
+        server.ctl_status()["main_rtt_us"],
+        0,
+        "no round trip before any client"
+    );
+    let mut session = Session::connect(server.addr(), "").expect("session");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        // Reading lets the client answer the server's PING with a PONG.
+        let _ = session.main.recv(Duration::from_millis(200));
+        let rtt = server.ctl_status()["main_rtt_us"].as_u64().unwrap_or(0);
+        if rtt > 0 {
+            assert!(rtt < 5_000_000, "implausible loopback round trip {rtt} us");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no PING/PONG round trip measured within 15 s"
+        );
+    }
+}
