@@ -169,6 +169,14 @@ pub enum ToWorker {
         /// Echoed in the answer.
         request: u64,
     },
+    /// The session's main channel measured its link: JPEG and ZLIB_GLZ set
+    /// to `auto` apply to low-bandwidth links only.
+    SessionLink {
+        /// The session (connection id of its main channel).
+        session_id: u32,
+        /// Below the low-bandwidth threshold.
+        low_bandwidth: bool,
+    },
     /// Image compression changed at run time; applies from the next image.
     SetCompression {
         /// The mode, by its QEMU name (`auto_glz`, `lz4`, `off`, …).

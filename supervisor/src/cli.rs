@@ -83,6 +83,37 @@ impl ImageCompression {
     }
 }
 
+/// When a WAN codec (JPEG, ZLIB_GLZ) is used, as QEMU's -spice names it.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WanCompression {
+    /// Only on links the main channel measured as low bandwidth.
+    Auto,
+    /// Never.
+    Never,
+    /// On every link.
+    Always,
+}
+
+impl WanCompression {
+    pub fn name(self) -> &'static str {
+        match self {
+            WanCompression::Auto => "auto",
+            WanCompression::Never => "never",
+            WanCompression::Always => "always",
+        }
+    }
+
+    /// The display worker's name for the same setting.
+    pub fn for_display(self) -> spicebox_display::WanSetting {
+        use spicebox_display::WanSetting as W;
+        match self {
+            WanCompression::Auto => W::Auto,
+            WanCompression::Never => W::Never,
+            WanCompression::Always => W::Always,
+        }
+    }
+}
+
 /// Flags of the server itself.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -102,6 +133,13 @@ pub struct ServeArgs {
     /// Image compression for display updates.
     #[arg(long, value_enum, default_value_t = ImageCompression::Lz4)]
     pub image_compression: ImageCompression,
+    /// JPEG in place of QUIC for photographic images (JPEG_ALPHA where
+    /// there is alpha): lossy, for slow links.
+    #[arg(long, value_enum, default_value_t = WanCompression::Auto)]
+    pub jpeg_wan_compression: WanCompression,
+    /// GLZ images deflated once more with zlib where that is smaller.
+    #[arg(long, value_enum, default_value_t = WanCompression::Auto)]
+    pub zlib_glz_wan_compression: WanCompression,
     /// Size of the demo desktop, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x800", value_parser = parse_size)]
     pub demo_size: (u32, u32),
@@ -115,6 +153,10 @@ pub struct ServeArgs {
     /// object per line.
     #[arg(long, value_name = "FILE")]
     pub demo_input_log: Option<PathBuf>,
+    /// Test-only: instead of the desktop, play a scripted sequence of
+    /// updates (see vdi/src/scenes.rs) and then hold the last picture.
+    #[arg(long, hide = true, value_name = "NAME")]
+    pub demo_scene: Option<String>,
     /// Open a control socket at PATH for `spicebox ctl`.
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
@@ -248,6 +290,12 @@ pub struct WorkerArgs {
     /// Image compression (display worker).
     #[arg(long, value_enum, default_value_t = ImageCompression::Lz4)]
     pub image_compression: ImageCompression,
+    /// JPEG setting (display worker).
+    #[arg(long, value_enum, default_value_t = WanCompression::Auto)]
+    pub jpeg_wan_compression: WanCompression,
+    /// ZLIB_GLZ setting (display worker).
+    #[arg(long, value_enum, default_value_t = WanCompression::Auto)]
+    pub zlib_glz_wan_compression: WanCompression,
     /// Pin the worker to these CPUs (comma-separated CPU numbers, e.g.
     /// `2,3`); each must be one the process is allowed to run on.
     #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1)]
@@ -273,6 +321,8 @@ pub struct HostArgs {
     pub freeze: bool,
     #[arg(long)]
     pub input_log: Option<PathBuf>,
+    #[arg(long)]
+    pub scene: Option<String>,
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, ValueEnum};
 use serde::Deserialize;
 
-use crate::cli::{parse_cpus, ImageCompression, ServeArgs, PINNABLE_ROLES};
+use crate::cli::{parse_cpus, ImageCompression, ServeArgs, WanCompression, PINNABLE_ROLES};
 
 /// Largest configuration file read; a config is a few hundred bytes.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
@@ -36,6 +36,8 @@ struct ConfigFile {
     password_file: Option<PathBuf>,
     disable_ticketing: Option<bool>,
     image_compression: Option<String>,
+    jpeg_wan_compression: Option<String>,
+    zlib_glz_wan_compression: Option<String>,
     demo_seed: Option<u64>,
     demo_freeze: Option<bool>,
     control: Option<PathBuf>,
@@ -85,6 +87,17 @@ pub fn apply(args: &mut ServeArgs, matches: &ArgMatches, path: &Path) -> anyhow:
     if let (Some(v), true) = (cfg.image_compression, unset("image_compression")) {
         args.image_compression = ImageCompression::from_str(&v, true)
             .map_err(|e| anyhow::anyhow!("bad image-compression {v:?} in config: {e}"))?;
+    }
+    if let (Some(v), true) = (cfg.jpeg_wan_compression, unset("jpeg_wan_compression")) {
+        args.jpeg_wan_compression = WanCompression::from_str(&v, true)
+            .map_err(|e| anyhow::anyhow!("bad jpeg-wan-compression {v:?} in config: {e}"))?;
+    }
+    if let (Some(v), true) = (
+        cfg.zlib_glz_wan_compression,
+        unset("zlib_glz_wan_compression"),
+    ) {
+        args.zlib_glz_wan_compression = WanCompression::from_str(&v, true)
+            .map_err(|e| anyhow::anyhow!("bad zlib-glz-wan-compression {v:?} in config: {e}"))?;
     }
     if let (Some(v), true) = (cfg.demo_seed, unset("demo_seed")) {
         args.demo_seed = v;

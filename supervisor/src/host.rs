@@ -36,6 +36,9 @@ impl Host {
         if args.demo_freeze {
             cli.push("--freeze".into());
         }
+        if let Some(scene) = &args.demo_scene {
+            cli.push(format!("--scene={scene}"));
+        }
         if let Some(log) = &args.demo_input_log {
             cli.push(format!("--input-log={}", log.display()));
         }

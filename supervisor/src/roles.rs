@@ -44,6 +44,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<()> {
             let compression = args.image_compression.for_display();
             let options = spicebox_display::Options {
                 compression,
+                wan: spicebox_display::WanOptions {
+                    jpeg: args.jpeg_wan_compression.for_display(),
+                    zlib_glz: args.zlib_glz_wan_compression.for_display(),
+                },
                 test_hooks: args.test_hooks,
             };
             let fault = args.fault_at_start;
@@ -115,6 +119,7 @@ pub fn host(args: HostArgs) -> anyhow::Result<()> {
         seed: args.seed,
         freeze: args.freeze,
         input_log: args.input_log,
+        scene: args.scene,
         ..spicebox_vdi::DemoOptions::default()
     };
     spicebox_vdi::run(opts, producer, doorbell, tx, rx).context("demo host failed")

@@ -176,10 +176,17 @@ pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> an
             args: worker_args(
                 &args,
                 WorkerRole::Display,
-                vec![format!(
-                    "--image-compression={}",
-                    args.image_compression.name()
-                )],
+                vec![
+                    format!("--image-compression={}", args.image_compression.name()),
+                    format!(
+                        "--jpeg-wan-compression={}",
+                        args.jpeg_wan_compression.name()
+                    ),
+                    format!(
+                        "--zlib-glz-wan-compression={}",
+                        args.zlib_glz_wan_compression.name()
+                    ),
+                ],
             )?,
             fds: vec![
                 (shm.try_clone().context("dup shm")?, SHM_FD),

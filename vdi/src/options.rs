@@ -26,6 +26,8 @@ pub struct DemoOptions {
     pub input_log: Option<PathBuf>,
     /// Animation frames per second.
     pub fps: u32,
+    /// Test scene played instead of the desktop (see `scenes`).
+    pub scene: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -38,6 +40,7 @@ impl Default for DemoOptions {
             freeze: false,
             input_log: None,
             fps: 30,
+            scene: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use spicebox_protocol::display::{
 use spicebox_shm::{Consumer, Mode, Rect, ShmError};
 
 use crate::damage::Damage;
-use crate::encode::{ClientCodecs, Compression, Encoder};
+use crate::encode::{ClientCodecs, Compression, Encoder, WanOptions};
 use crate::flow::common_message;
 use crate::full_rect;
 
@@ -39,6 +39,9 @@ pub struct DisplayConn {
     /// Built at the first draw, once DISPLAY_INIT told the GLZ window.
     encoder: Option<Encoder>,
     next_image_id: u64,
+    session_id: u32,
+    wan: WanOptions,
+    low_bandwidth: bool,
 }
 
 fn out(msg_type: u16, body: Vec<u8>) -> OutMessage {
@@ -55,7 +58,7 @@ fn wire_rect(r: &Rect) -> display::Rect {
 }
 
 impl DisplayConn {
-    pub fn new(info: &ChannelInfo, resume: Option<&ResumeState>) -> Self {
+    pub fn new(info: &ChannelInfo, resume: Option<&ResumeState>, wan: WanOptions) -> Self {
         let mut conn = Self {
             damage: Damage::default(),
             ack: AckWindow::new(1, ACK_WINDOW),
@@ -67,6 +70,9 @@ impl DisplayConn {
             client_caps: Caps::from_words(info.channel_caps.clone()),
             encoder: None,
             next_image_id: 1,
+            session_id: info.session_id,
+            wan,
+            low_bandwidth: false,
         };
         if let Some(ResumeState::Display {
             init,
@@ -89,6 +95,17 @@ impl DisplayConn {
             conn.resumed = true;
         }
         conn
+    }
+
+    pub fn session_id(&self) -> u32 {
+        self.session_id
+    }
+
+    pub fn set_low_bandwidth(&mut self, low: bool) {
+        self.low_bandwidth = low;
+        if let Some(e) = &mut self.encoder {
+            e.set_low_bandwidth(low);
+        }
     }
 
     /// What the client holds, for a worker that may take over.
@@ -233,13 +250,16 @@ impl DisplayConn {
                 (Some(init), false) => u32::try_from(init.glz_window_size).unwrap_or(0),
                 _ => 0,
             };
-            Encoder::new(
+            let mut e = Encoder::new(
                 compression,
                 ClientCodecs {
                     lz4: self.client_caps.has(display_cap::LZ4_COMPRESSION),
                     glz_window,
                 },
-            )
+                self.wan,
+            );
+            e.set_low_bandwidth(self.low_bandwidth);
+            e
         });
         encoder.set_mode(compression);
         let image = encoder.encode(pixels, rect.width);

@@ -40,6 +40,49 @@ impl Compression {
     }
 }
 
+/// When a lossy or slower-but-smaller codec may be used, as QEMU's
+/// `jpeg-wan-compression` and `zlib-glz-wan-compression` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WanSetting {
+    /// Only on links measured as low bandwidth.
+    #[default]
+    Auto,
+    /// Never.
+    Never,
+    /// On every link.
+    Always,
+}
+
+impl WanSetting {
+    /// Parses `auto`, `never` or `always`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "auto" => WanSetting::Auto,
+            "never" => WanSetting::Never,
+            "always" => WanSetting::Always,
+            _ => return None,
+        })
+    }
+
+    /// Whether the codec applies on a link of this kind.
+    pub fn applies(self, low_bandwidth: bool) -> bool {
+        match self {
+            WanSetting::Auto => low_bandwidth,
+            WanSetting::Never => false,
+            WanSetting::Always => true,
+        }
+    }
+}
+
+/// The WAN codec settings of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WanOptions {
+    /// JPEG (JPEG_ALPHA with alpha) in place of QUIC for photographic images.
+    pub jpeg: WanSetting,
+    /// GLZ streams deflated with zlib (ZLIB_GLZ_RGB) when that is smaller.
+    pub zlib_glz: WanSetting,
+}
+
 /// `SpiceBitmapFmt` 32BIT: B,G,R,X.
 const BITMAP_FMT_32BIT: u8 = 8;
 
@@ -146,18 +189,29 @@ pub struct Encoder {
     mode: Compression,
     client: ClientCodecs,
     glz: GlzEncoder,
+    wan: WanOptions,
+    /// The session's main channel measured a low-bandwidth link.
+    low_bandwidth: bool,
     /// Codecs that already failed once, so the fallback is logged once.
     failed: Vec<&'static str>,
 }
 
 impl Encoder {
-    pub fn new(mode: Compression, client: ClientCodecs) -> Self {
+    pub fn new(mode: Compression, client: ClientCodecs, wan: WanOptions) -> Self {
         Self {
             mode,
             client,
             glz: GlzEncoder::new(client.glz_window),
+            wan,
+            low_bandwidth: false,
             failed: Vec::new(),
         }
+    }
+
+    /// Records what the session's link measured; `auto` WAN codecs follow it
+    /// from the next image.
+    pub fn set_low_bandwidth(&mut self, low: bool) {
+        self.low_bandwidth = low;
     }
 
     /// Changes the mode; takes effect with the next image.
@@ -267,15 +321,15 @@ mod tests {
             lz4: false,
             glz_window: 0,
         };
-        let e = Encoder::new(Compression::Lz4, no_lz4).encode(vec![0; 16], 2);
+        let e = Encoder::new(Compression::Lz4, no_lz4, WanOptions::default()).encode(vec![0; 16], 2);
         assert!(matches!(e, Encoded::Bitmap { stride: 8, .. }));
         let lz4 = ClientCodecs {
             lz4: true,
             glz_window: 0,
         };
-        let e = Encoder::new(Compression::Off, lz4).encode(vec![0; 16], 2);
+        let e = Encoder::new(Compression::Off, lz4, WanOptions::default()).encode(vec![0; 16], 2);
         assert!(matches!(e, Encoded::Bitmap { .. }));
-        let e = Encoder::new(Compression::Lz4, lz4).encode(vec![0; 16], 2);
+        let e = Encoder::new(Compression::Lz4, lz4, WanOptions::default()).encode(vec![0; 16], 2);
         assert!(matches!(e, Encoded::Lz4(_)));
     }
 

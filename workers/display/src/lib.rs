@@ -25,7 +25,7 @@ use spicebox_shm::{Consumer, Doorbell, Event, Mode, Rect, ShmError};
 
 use crate::cursor_conn::CursorConn;
 use crate::display_conn::DisplayConn;
-pub use crate::encode::{lz4_stream, Compression};
+pub use crate::encode::{lz4_stream, Compression, WanOptions, WanSetting};
 
 /// Errors that stop the worker.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,9 @@ struct Worker {
     tx: SyncSender<FromWorker>,
     shm: Consumer,
     compression: Compression,
+    wan: WanOptions,
+    /// Sessions whose main channel measured a low-bandwidth link.
+    low_bandwidth: HashMap<u32, bool>,
     conns: HashMap<ConnId, Conn>,
     /// Set when the shared framebuffer turned out corrupt: the display stops
     /// rather than sending garbage, and says so once.
@@ -76,6 +79,8 @@ struct Worker {
 pub struct Options {
     /// Image compression chosen at start.
     pub compression: Compression,
+    /// When JPEG and ZLIB_GLZ may be used.
+    pub wan: WanOptions,
     /// Accept [`spicebox_ipc::ToWorker::InjectFault`] (tests only).
     pub test_hooks: bool,
 }
@@ -157,6 +162,8 @@ pub fn run(
         tx,
         shm: consumer,
         compression,
+        wan: options.wan,
+        low_bandwidth: HashMap::new(),
         conns: HashMap::new(),
         broken: None,
         test_hooks: options.test_hooks,
@@ -246,7 +253,11 @@ impl Worker {
                 }
                 let resume = resume.as_ref();
                 let opened = if info.channel_type == ChannelType::Display.as_u8() {
-                    Some(Conn::Display(Box::new(DisplayConn::new(&info, resume))))
+                    let mut d = DisplayConn::new(&info, resume, self.wan);
+                    if let Some(&low) = self.low_bandwidth.get(&info.session_id) {
+                        d.set_low_bandwidth(low);
+                    }
+                    Some(Conn::Display(Box::new(d)))
                 } else if info.channel_type == ChannelType::Cursor.as_u8() {
                     Some(Conn::Cursor(CursorConn::new(&info, resume)))
                 } else {
@@ -294,6 +305,20 @@ impl Worker {
                 }
             }
             ToWorker::HostLeds { .. } => {}
+            ToWorker::SessionLink {
+                session_id,
+                low_bandwidth,
+            } => {
+                tracing::debug!(session_id, low_bandwidth, "session link measured");
+                self.low_bandwidth.insert(session_id, low_bandwidth);
+                for c in self.conns.values_mut() {
+                    if let Conn::Display(d) = c {
+                        if d.session_id() == session_id {
+                            d.set_low_bandwidth(low_bandwidth);
+                        }
+                    }
+                }
+            }
             ToWorker::SetCompression { mode } => match Compression::from_name(&mode) {
                 Some(c) => {
                     tracing::info!(mode = %mode, "image compression changed");

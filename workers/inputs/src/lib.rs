@@ -137,7 +137,7 @@ impl Worker {
                 msg_type,
                 body,
             } => self.client_message(conn, msg_type, &body),
-            ToWorker::SetCompression { .. } => Ok(()),
+            ToWorker::SetCompression { .. } | ToWorker::SessionLink { .. } => Ok(()),
             ToWorker::InjectFault { fault } => {
                 if self.test_hooks {
                     tracing::warn!(?fault, "injecting a fault on request (test hooks)");
