@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use crate::channel_io::{read_message, spawn_writer, Counters, Outbox, ReadError};
 use crate::link::Linked;
 use crate::server::Server;
+use crate::sessions::LinkMeasure;
 
 /// Client → server main messages are small (agent chunks are at most
 /// 2 KiB); anything bigger is a broken or hostile client.
@@ -34,6 +35,51 @@ const SERVED_CHANNELS: [(ChannelType, u8); 3] = [
     (ChannelType::Inputs, 0),
     (ChannelType::Cursor, 0),
 ];
+
+/// Payload of the network test's large PING: big enough that its transfer
+/// time dominates the latency on links below the threshold (the reference
+/// server uses about the same).
+const NET_TEST_BYTES: usize = 250 * 1024;
+/// Below this throughput a link is low bandwidth, and WAN codecs set to
+/// `auto` apply (the reference server's threshold).
+const LOW_BANDWIDTH_BPS: u64 = 10 * 1024 * 1024;
+
+/// The network test at the start of a session: an empty PING for latency,
+/// then a large one whose extra round-trip time is its transfer time.
+struct NetTest {
+    warm_id: u32,
+    big_id: u32,
+    sent: Instant,
+    warm_rtt: Option<Duration>,
+}
+
+impl NetTest {
+    /// Feeds a PONG received at `now`; returns the measurement once both
+    /// PONGs are in.
+    fn on_pong(&mut self, id: u32, now: Instant) -> Option<LinkMeasure> {
+        let rtt = now.saturating_duration_since(self.sent);
+        if id == self.warm_id {
+            self.warm_rtt = Some(rtt);
+            return None;
+        }
+        if id != self.big_id {
+            return None;
+        }
+        let latency = self.warm_rtt.unwrap_or_default();
+        // Both PINGs left together: the large one's extra time is what its
+        // payload took to cross (at least a microsecond, so a fast link
+        // does not divide by zero).
+        let transfer = rtt.saturating_sub(latency).max(Duration::from_micros(1));
+        let bits = (NET_TEST_BYTES as u128 + 12) * 8;
+        let bits_per_second =
+            u64::try_from(bits * 1_000_000 / transfer.as_micros().max(1)).unwrap_or(u64::MAX);
+        Some(LinkMeasure {
+            latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            bits_per_second,
+            low_bandwidth: bits_per_second < LOW_BANDWIDTH_BPS,
+        })
+    }
+}
 
 fn out(msg_type: u16, body: Vec<u8>) -> OutMessage {
     OutMessage { msg_type, body }
@@ -84,7 +130,7 @@ pub async fn serve(server: &Server, stream: TcpStream, peer: SocketAddr, linked:
     let _ = outbox.send(first).await;
 
     let result = tokio::select! {
-        r = main_loop(server, &mut reader, &outbox, &linked, &mut ack) => r,
+        r = main_loop(server, session_id, &mut reader, &outbox, &linked, &mut ack) => r,
         _ = cancel.cancelled() => Ok(()),
     };
     match result {
@@ -107,19 +153,39 @@ pub async fn serve(server: &Server, stream: TcpStream, peer: SocketAddr, linked:
     // connections are torn down.
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.sessions.end(session_id);
+    server.display.forget_session(session_id);
     cancel.cancel();
 }
 
 async fn main_loop(
     server: &Server,
+    session_id: u32,
     reader: &mut tokio::net::tcp::OwnedReadHalf,
     outbox: &Outbox,
     linked: &Linked,
     ack: &mut AckWindow,
 ) -> Result<(), String> {
-    let mut ping = tokio::time::interval(PING_INTERVAL);
-    let mut ping_id: u32 = 0;
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + PING_INTERVAL,
+        PING_INTERVAL,
+    );
+    let mut ping_id: u32 = 2;
     let mut pings: Vec<(u32, Instant)> = Vec::new();
+    let mut net_test = Some(NetTest {
+        warm_id: 1,
+        big_id: 2,
+        sent: Instant::now(),
+        warm_rtt: None,
+    });
+    let now = u64::from(mm_time(server));
+    ack.on_sent();
+    ack.on_sent();
+    let _ = outbox
+        .send(vec![
+            out(common_srv::PING, common::ping(1, now, 0)),
+            out(common_srv::PING, common::ping(2, now, NET_TEST_BYTES)),
+        ])
+        .await;
     // The read future is not cancel-safe, so it runs as its own future and
     // hands whole messages over a channel.
     let (msgs_tx, mut msgs) = tokio::sync::mpsc::channel(16);
@@ -164,6 +230,18 @@ async fn main_loop(
                     common_cli::ACK => ack.on_ack(),
                     common_cli::PONG => {
                         let pong = common::Pong::parse(&m.body).map_err(|e| format!("bad PONG: {e}"))?;
+                        if let Some(link) = net_test.as_mut().and_then(|t| t.on_pong(pong.id, Instant::now())) {
+                            net_test = None;
+                            tracing::info!(
+                                session = session_id,
+                                latency_us = link.latency_us,
+                                bits_per_second = link.bits_per_second,
+                                low_bandwidth = link.low_bandwidth,
+                                "network test done"
+                            );
+                            server.sessions.set_link(session_id, link);
+                            server.display.session_link(session_id, link.low_bandwidth).await;
+                        }
                         if let Some(pos) = pings.iter().position(|(id, _)| *id == pong.id) {
                             let (_, sent) = pings.remove(pos);
                             server.record_rtt(sent.elapsed());
@@ -234,4 +312,49 @@ async fn handle_main(
         let _ = outbox.send(reply).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_at(sent: Instant) -> NetTest {
+        NetTest {
+            warm_id: 1,
+            big_id: 2,
+            sent,
+            warm_rtt: None,
+        }
+    }
+
+    #[test]
+    fn a_slow_link_is_low_bandwidth_and_a_fast_one_is_not() {
+        let t0 = Instant::now();
+        // 250 KiB taking 400 ms more than an empty PING: about 5 Mbit/s.
+        let mut slow = test_at(t0);
+        assert_eq!(slow.on_pong(1, t0 + Duration::from_millis(20)), None);
+        let m = slow
+            .on_pong(2, t0 + Duration::from_millis(420))
+            .expect("measured");
+        assert_eq!(m.latency_us, 20_000);
+        assert!(m.low_bandwidth, "{m:?}");
+        assert!((5_000_000..5_300_000).contains(&m.bits_per_second), "{m:?}");
+        // The same payload in 2 ms: about 1 Gbit/s.
+        let mut fast = test_at(t0);
+        assert_eq!(fast.on_pong(1, t0 + Duration::from_micros(100)), None);
+        let m = fast
+            .on_pong(2, t0 + Duration::from_micros(2100))
+            .expect("measured");
+        assert!(!m.low_bandwidth, "{m:?}");
+    }
+
+    #[test]
+    fn unknown_pongs_are_ignored_and_a_missing_warm_up_counts_as_no_latency() {
+        let t0 = Instant::now();
+        let mut t = test_at(t0);
+        assert_eq!(t.on_pong(77, t0 + Duration::from_millis(1)), None);
+        let m = t.on_pong(2, t0).expect("measured");
+        assert_eq!(m.latency_us, 0);
+        assert!(!m.low_bandwidth);
+    }
 }

@@ -31,6 +31,19 @@ struct SessionEntry {
     channels: Vec<ChannelEntry>,
     /// Cancelled when the session ends; every channel task watches it.
     ended: CancellationToken,
+    /// What the main channel's network test measured.
+    link: Option<LinkMeasure>,
+}
+
+/// The result of a session's network test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LinkMeasure {
+    /// Round trip of an empty PING, microseconds.
+    pub latency_us: u64,
+    /// Throughput of the large PING, bits per second.
+    pub bits_per_second: u64,
+    /// Below the threshold where WAN codecs set to `auto` apply.
+    pub low_bandwidth: bool,
 }
 
 /// What `ctl status` reports about a session.
@@ -40,6 +53,7 @@ pub struct SessionStatus {
     pub peer: String,
     pub messages_sent: u64,
     pub bytes_sent: u64,
+    pub link: Option<LinkMeasure>,
     pub channels: Vec<ChannelStatus>,
 }
 
@@ -93,6 +107,7 @@ impl Sessions {
                     main_sent,
                     channels: Vec::new(),
                     ended: ended.clone(),
+                    link: None,
                 },
             );
             return (id, ended);
@@ -162,6 +177,13 @@ impl Sessions {
         }
     }
 
+    /// Records the session's network test.
+    pub fn set_link(&self, session: u32, link: LinkMeasure) {
+        if let Some(entry) = self.lock().get_mut(&session) {
+            entry.link = Some(link);
+        }
+    }
+
     /// Ends a session: every channel task of it stops.
     pub fn end(&self, session: u32) {
         if let Some(entry) = self.lock().remove(&session) {
@@ -179,6 +201,7 @@ impl Sessions {
                 peer: s.peer.to_string(),
                 messages_sent: s.main_sent.messages.load(Ordering::Relaxed),
                 bytes_sent: s.main_sent.bytes.load(Ordering::Relaxed),
+                link: s.link,
                 channels: s
                     .channels
                     .iter()

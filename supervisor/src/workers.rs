@@ -122,6 +122,8 @@ pub struct Worker {
     next_dump: AtomicU64,
     /// Host state every instance must know (the keyboard LEDs).
     sticky_leds: Mutex<Option<u16>>,
+    /// Each live session's measured link class, for later instances.
+    sticky_links: Mutex<HashMap<u32, bool>>,
     /// Image compression set at run time, for every later instance.
     sticky_compression: Mutex<Option<String>>,
     life: Mutex<Lifecycle>,
@@ -155,6 +157,7 @@ impl Worker {
             dumps: Mutex::default(),
             next_dump: AtomicU64::new(1),
             sticky_leds: Mutex::new(None),
+            sticky_links: Mutex::new(HashMap::new()),
             sticky_compression: Mutex::new(None),
             life: Mutex::new(Lifecycle {
                 phase: Phase::Starting,
@@ -326,6 +329,12 @@ impl Worker {
         if let Some(mode) = lock(&self.sticky_compression).clone() {
             handover.push(ToWorker::SetCompression { mode });
         }
+        handover.extend(lock(&self.sticky_links).iter().map(|(&session_id, &low)| {
+            ToWorker::SessionLink {
+                session_id,
+                low_bandwidth: low,
+            }
+        }));
         handover.extend(lock(&self.pending).take());
 
         let stop_writer = CancellationToken::new();
@@ -445,6 +454,22 @@ impl Worker {
     pub async fn host_leds(&self, modifiers: u16) {
         *lock(&self.sticky_leds) = Some(modifiers);
         let _ = self.send(ToWorker::HostLeds { modifiers }).await;
+    }
+
+    /// A session's link class: kept for later instances, and sent now.
+    pub async fn session_link(&self, session_id: u32, low_bandwidth: bool) {
+        lock(&self.sticky_links).insert(session_id, low_bandwidth);
+        let _ = self
+            .send(ToWorker::SessionLink {
+                session_id,
+                low_bandwidth,
+            })
+            .await;
+    }
+
+    /// Forgets an ended session's link class.
+    pub fn forget_session(&self, session_id: u32) {
+        lock(&self.sticky_links).remove(&session_id);
     }
 
     /// Image compression for this and every later instance.

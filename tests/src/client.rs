@@ -1113,8 +1113,14 @@ impl Session {
     /// DISPLAY_INIT as spice-gtk does (cache id 1 of 20 Mi pixels, GLZ
     /// dictionary 1 with a 3 Mi-pixel window).
     pub fn open_display(&self, id: u8) -> Result<Channel> {
+        self.open_display_with_cache(id, DEFAULT_PIXMAP_CACHE_PIXELS)
+    }
+
+    /// Like [`Session::open_display`], announcing a pixmap cache of
+    /// `cache_pixels` (give the same number to [`ClientSurface::with_cache`]).
+    pub fn open_display_with_cache(&self, id: u8, cache_pixels: i64) -> Result<Channel> {
         let mut ch = self.open(CHANNEL_DISPLAY, id, &caps(&[DISPLAY_CAP_MONITORS_CONFIG]))?;
-        ch.send(MSGC_DISPLAY_INIT, &display_init_body())?;
+        ch.send(MSGC_DISPLAY_INIT, &display_init_body_with(cache_pixels))?;
         Ok(ch)
     }
 
@@ -1127,11 +1133,19 @@ impl Session {
 // ---------------------------------------------------------------------------
 // Message bodies
 
+/// The pixmap cache spice-gtk announces by default (80 MiB of 4-byte pixels).
+pub const DEFAULT_PIXMAP_CACHE_PIXELS: i64 = 20 * 1024 * 1024;
+
 /// DISPLAY_INIT: u8 cache id, i64 cache size, u8 dictionary id, i32 window.
 pub fn display_init_body() -> Vec<u8> {
+    display_init_body_with(DEFAULT_PIXMAP_CACHE_PIXELS)
+}
+
+/// DISPLAY_INIT announcing a pixmap cache of `cache_pixels`.
+pub fn display_init_body_with(cache_pixels: i64) -> Vec<u8> {
     let mut b = Vec::new();
     b.put_u8(1)
-        .put_i64(20 * 1024 * 1024)
+        .put_i64(cache_pixels)
         .put_u8(1)
         .put_i32(3 * 1024 * 1024);
     b
@@ -1164,6 +1178,10 @@ pub fn button_body(button: u8, buttons: u16) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // Display drawing (for checking what a display channel shows)
 
+/// Display, server → client: INVAL_LIST.
+pub const MSG_DISPLAY_INVAL_LIST: u16 = 105;
+/// Display, server → client: INVAL_PALETTE.
+pub const MSG_DISPLAY_INVAL_PALETTE: u16 = 107;
 /// Display, server → client: INVAL_ALL_PIXMAPS.
 pub const MSG_DISPLAY_INVAL_ALL_PIXMAPS: u16 = 106;
 /// Display, server → client: INVAL_ALL_PALETTES.
@@ -1226,6 +1244,101 @@ pub struct DrawCopyHead {
     pub src_area: WireRect,
 }
 
+/// Decodes a BITMAP image payload (after the descriptor) into R,G,B rows:
+/// 32-bit, 24-bit, or 1/4/8-bit indexed with a palette found inline (at a
+/// body offset) or in `palettes`, which it updates as PAL_CACHE_ME asks.
+fn decode_bitmap(
+    c: &mut Cursor<'_>,
+    body: &[u8],
+    iw: u32,
+    ih: u32,
+    palettes: &mut std::collections::HashMap<u64, Vec<u32>>,
+) -> Result<Tile> {
+    let format = c.u8()?;
+    let bflags = c.u8()?;
+    let bw = c.u32()?;
+    let bh = c.u32()?;
+    let stride = c.u32()? as usize;
+    let palette = if bflags & 2 != 0 {
+        let id = c.u64()?;
+        let p = palettes.get(&id).cloned().ok_or_else(|| {
+            ClientError::Protocol(format!("PAL_FROM_CACHE of palette {id:#x}, not cached"))
+        })?;
+        Some(p)
+    } else {
+        match c.u32()? {
+            0 => None,
+            at => {
+                let mut pc = Cursor::new(body.get(at as usize..).ok_or_else(|| {
+                    ClientError::Protocol(format!("palette offset {at} beyond the body"))
+                })?);
+                let id = pc.u64()?;
+                let n = pc.u16()?;
+                let entries = (0..n).map(|_| pc.u32()).collect::<Result<Vec<_>>>()?;
+                if bflags & 1 != 0 {
+                    palettes.insert(id, entries.clone());
+                }
+                Some(entries)
+            }
+        }
+    };
+    let bits = match format {
+        2 => 1,
+        4 => 4,
+        5 => 8,
+        7 => 24,
+        8 | 9 => 32,
+        _ => {
+            return Err(ClientError::Protocol(format!(
+                "bitmap format {format} is not decoded here"
+            )))
+        }
+    };
+    if bw != iw || bh != ih || bw == 0 || bw > 8192 || bh > 8192 {
+        return Err(ClientError::Protocol(format!(
+            "{bw}x{bh} bitmap in a {iw}x{ih} image"
+        )));
+    }
+    if (bits <= 8) != palette.is_some() {
+        return Err(ClientError::Protocol(format!(
+            "bitmap format {format} with palette {:?}",
+            palette.as_ref().map(Vec::len)
+        )));
+    }
+    if stride < (bw as usize * bits).div_ceil(8) {
+        return Err(ClientError::Protocol(format!(
+            "stride {stride} for a {bw}x{bh} bitmap of {bits} bits"
+        )));
+    }
+    let data = c.bytes(stride.saturating_mul(bh as usize))?;
+    let top_down = bflags & 4 != 0;
+    let mut rgb = Vec::with_capacity(bw as usize * bh as usize * 3);
+    for row in 0..bh as usize {
+        let src_row = if top_down { row } else { bh as usize - 1 - row };
+        let line = &data[src_row * stride..][..stride];
+        for x in 0..bw as usize {
+            let px = match bits {
+                24 => [line[x * 3 + 2], line[x * 3 + 1], line[x * 3]],
+                32 => [line[x * 4 + 2], line[x * 4 + 1], line[x * 4]],
+                _ => {
+                    let per = 8 / bits;
+                    let i = (line[x / per] >> (8 - bits * (x % per + 1))) & (0xffu8 >> (8 - bits));
+                    let e = palette
+                        .as_ref()
+                        .and_then(|p| p.get(usize::from(i)))
+                        .copied()
+                        .ok_or_else(|| {
+                            ClientError::Protocol(format!("palette index {i} out of range"))
+                        })?;
+                    [(e >> 16) as u8, (e >> 8) as u8, e as u8]
+                }
+            };
+            rgb.extend_from_slice(&px);
+        }
+    }
+    Ok((bw, bh, rgb))
+}
+
 /// Parses the fixed part of a DRAW_COPY body.
 pub fn parse_draw_copy_head(body: &[u8]) -> Result<DrawCopyHead> {
     let mut c = Cursor::new(body);
@@ -1256,10 +1369,14 @@ pub fn parse_draw_copy_head(body: &[u8]) -> Result<DrawCopyHead> {
     })
 }
 
-/// The primary surface as a client following a display channel holds it:
-/// SURFACE_CREATE sizes it, DRAW_COPY with uncompressed 32-bit bitmaps
-/// paints it (the only image type a client without the LZ4 capability gets).
-#[derive(Debug, Clone, Default)]
+/// The client's copy of surface 0: applies SURFACE_CREATE/DESTROY and
+/// DRAW_COPY messages whose image is a plain 32-bit bitmap (the only codec
+/// a client without the LZ4 capability gets) or a reference to its pixmap
+/// cache, which it keeps the way spice-gtk does: CACHE_ME images stored
+/// under their id, INVAL_LIST and INVAL_ALL_PIXMAPS obeyed. It checks what
+/// a server must never do: reference an id it does not hold, or make it
+/// hold more pixels than it announced.
+#[derive(Debug, Clone)]
 pub struct ClientSurface {
     /// Width × height, once SURFACE_CREATE arrived for surface 0.
     pub size: Option<(u32, u32)>,
@@ -1267,12 +1384,52 @@ pub struct ClientSurface {
     pub rgb: Vec<u8>,
     /// DRAW_COPY messages applied.
     pub draws: u64,
+    /// The pixmap cache size announced in DISPLAY_INIT, in pixels.
+    pub cache_limit: u64,
+    /// Cached images by id: width, height, R,G,B rows.
+    pub cache: std::collections::HashMap<u64, (u32, u32, Vec<u8>)>,
+    /// Pixels held in `cache`.
+    pub cache_used: u64,
+    /// Draws whose image came from the cache.
+    pub cache_hits: u64,
+    /// Draws that asked for their image to be cached.
+    pub cache_stores: u64,
+    /// Ids removed by INVAL_LIST.
+    pub cache_evictions: u64,
+    /// Cached palettes by id.
+    pub palettes: std::collections::HashMap<u64, Vec<u32>>,
 }
 
+impl Default for ClientSurface {
+    fn default() -> Self {
+        Self::with_cache(DEFAULT_PIXMAP_CACHE_PIXELS)
+    }
+}
+
+/// A decoded source image: width, height, R,G,B rows.
+type Tile = (u32, u32, Vec<u8>);
+
 impl ClientSurface {
+    /// A surface whose pixmap cache holds `cache_pixels` (as announced with
+    /// [`Session::open_display_with_cache`]).
+    pub fn with_cache(cache_pixels: i64) -> Self {
+        Self {
+            size: None,
+            rgb: Vec::new(),
+            draws: 0,
+            cache_limit: u64::try_from(cache_pixels).unwrap_or(0),
+            cache: Default::default(),
+            cache_used: 0,
+            cache_hits: 0,
+            cache_stores: 0,
+            cache_evictions: 0,
+            palettes: Default::default(),
+        }
+    }
+
     /// Applies one display message. Returns `Some(head)` for a DRAW_COPY
     /// (after painting it), `None` for anything else. Images other than
-    /// top-down 32-bit bitmaps are a protocol error here.
+    /// top-down 32-bit bitmaps and cache references are a protocol error.
     pub fn apply(&mut self, msg_type: u16, body: &[u8]) -> Result<Option<DrawCopyHead>> {
         match msg_type {
             MSG_DISPLAY_SURFACE_CREATE => {
@@ -1297,6 +1454,46 @@ impl ClientSurface {
                 }
                 Ok(None)
             }
+            MSG_DISPLAY_INVAL_LIST => {
+                let mut c = Cursor::new(body);
+                let count = c.u16()?;
+                for _ in 0..count {
+                    let res_type = c.u8()?;
+                    let id = c.u64()?;
+                    if res_type != 1 {
+                        return Err(ClientError::Protocol(format!(
+                            "INVAL_LIST resource type {res_type}"
+                        )));
+                    }
+                    let Some((w, h, _)) = self.cache.remove(&id) else {
+                        return Err(ClientError::Protocol(format!(
+                            "INVAL_LIST names id {id:#x}, which is not cached"
+                        )));
+                    };
+                    self.cache_used -= u64::from(w) * u64::from(h);
+                    self.cache_evictions += 1;
+                }
+                Ok(None)
+            }
+            MSG_DISPLAY_INVAL_PALETTE => {
+                let mut c = Cursor::new(body);
+                let id = c.u64()?;
+                if self.palettes.remove(&id).is_none() {
+                    return Err(ClientError::Protocol(format!(
+                        "INVAL_PALETTE names palette {id:#x}, which is not cached"
+                    )));
+                }
+                Ok(None)
+            }
+            MSG_DISPLAY_INVAL_ALL_PALETTES => {
+                self.palettes.clear();
+                Ok(None)
+            }
+            MSG_DISPLAY_INVAL_ALL_PIXMAPS => {
+                self.cache.clear();
+                self.cache_used = 0;
+                Ok(None)
+            }
             MSG_DISPLAY_DRAW_COPY => {
                 let head = parse_draw_copy_head(body)?;
                 self.paint(&head, body)?;
@@ -1305,6 +1502,58 @@ impl ClientSurface {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Decodes the source image of a DRAW_COPY (bitmap or cache reference)
+    /// and stores it when it is marked CACHE_ME.
+    fn source(&mut self, body: &[u8], img: &[u8]) -> Result<Tile> {
+        let mut c = Cursor::new(img);
+        let id = c.u64()?;
+        let image_type = c.u8()?;
+        let flags = c.u8()?;
+        let iw = c.u32()?;
+        let ih = c.u32()?;
+        let tile = match image_type {
+            0 => decode_bitmap(&mut c, body, iw, ih, &mut self.palettes)?,
+            103 => {
+                let tile = self.cache.get(&id).cloned().ok_or_else(|| {
+                    ClientError::Protocol(format!(
+                        "FROM_CACHE of id {id:#x}, which the client does not hold \
+                         (spice-gtk would wait for it forever)"
+                    ))
+                })?;
+                if (tile.0, tile.1) != (iw, ih) {
+                    return Err(ClientError::Protocol(format!(
+                        "FROM_CACHE {id:#x} says {iw}x{ih}, cached {}x{}",
+                        tile.0, tile.1
+                    )));
+                }
+                self.cache_hits += 1;
+                tile
+            }
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "image type {other} (only bitmaps and cache references are decoded here)"
+                )))
+            }
+        };
+        if flags & 1 != 0 {
+            if self.cache.contains_key(&id) {
+                return Err(ClientError::Protocol(format!(
+                    "CACHE_ME for id {id:#x}, which is already cached"
+                )));
+            }
+            self.cache_used += u64::from(iw) * u64::from(ih);
+            if self.cache_used > self.cache_limit {
+                return Err(ClientError::Protocol(format!(
+                    "the pixmap cache would hold {} pixels, over the {} announced",
+                    self.cache_used, self.cache_limit
+                )));
+            }
+            self.cache.insert(id, tile.clone());
+            self.cache_stores += 1;
+        }
+        Ok(tile)
     }
 
     fn paint(&mut self, head: &DrawCopyHead, body: &[u8]) -> Result<()> {
@@ -1319,34 +1568,7 @@ impl ClientSurface {
         let img = body.get(head.image_offset as usize..).ok_or_else(|| {
             ClientError::Protocol(format!("image offset {} beyond body", head.image_offset))
         })?;
-        let mut c = Cursor::new(img);
-        let _id = c.u64()?;
-        let image_type = c.u8()?;
-        let _flags = c.u8()?;
-        let iw = c.u32()?;
-        let ih = c.u32()?;
-        if image_type != 0 {
-            return Err(ClientError::Protocol(format!(
-                "image type {image_type} (only bitmaps are decoded here)"
-            )));
-        }
-        let format = c.u8()?;
-        let bflags = c.u8()?;
-        let bw = c.u32()?;
-        let bh = c.u32()?;
-        let stride = c.u32()? as usize;
-        let palette = c.u32()?;
-        if !(format == 8 || format == 9) || palette != 0 || bw != iw || bh != ih {
-            return Err(ClientError::Protocol(format!(
-                "bitmap format {format}, palette {palette}, {bw}x{bh} in a {iw}x{ih} image"
-            )));
-        }
-        if stride < bw as usize * 4 {
-            return Err(ClientError::Protocol(format!(
-                "stride {stride} < 4 × width {bw}"
-            )));
-        }
-        let data = c.bytes(stride.saturating_mul(bh as usize))?;
+        let (bw, bh, data) = self.source(body, img)?;
         let d = head.dest;
         let (dw, dh) = (
             i64::from(d.right) - i64::from(d.left),
@@ -1366,25 +1588,16 @@ impl ClientSurface {
             || !head.clip_rects.is_empty()
         {
             return Err(ClientError::Protocol(format!(
-                "DRAW_COPY dest {d:?} src {s:?} clip {:?} on {sw}x{sh} from a {bw}x{bh} bitmap: \
+                "DRAW_COPY dest {d:?} src {s:?} clip {:?} on {sw}x{sh} from a {bw}x{bh} image: \
                  not a plain unscaled copy",
                 head.clip_rects
             )));
         }
-        let top_down = bflags & 4 != 0;
         for row in 0..dh as usize {
-            let src_row = s.top as usize + row;
-            let src_row = if top_down {
-                src_row
-            } else {
-                bh as usize - 1 - src_row
-            };
-            let line = &data[src_row * stride..];
-            for col in 0..dw as usize {
-                let p = &line[(s.left as usize + col) * 4..][..4];
-                let o = ((d.top as usize + row) * sw as usize + d.left as usize + col) * 3;
-                self.rgb[o..o + 3].copy_from_slice(&[p[2], p[1], p[0]]);
-            }
+            let from = ((s.top as usize + row) * bw as usize + s.left as usize) * 3;
+            let to = ((d.top as usize + row) * sw as usize + d.left as usize) * 3;
+            let n = dw as usize * 3;
+            self.rgb[to..to + n].copy_from_slice(&data[from..from + n]);
         }
         Ok(())
     }

@@ -6,15 +6,22 @@ use spicebox_protocol::common::{self, AckWindow};
 use spicebox_protocol::consts::display_cap;
 use spicebox_protocol::consts::msg::{common_srv, display_cli, display_srv};
 use spicebox_protocol::display::{
-    self, DisplayClientMsg, ImageDescriptor, MonitorConfigHead, SURFACE_FLAG_PRIMARY,
-    SURFACE_FMT_32_XRGB,
+    self, BitmapPalette, DisplayClientMsg, ImageData, ImageDescriptor, MonitorConfigHead, IMAGE_FLAG_CACHE_ME,
+    IMAGE_TYPE_JPEG, IMAGE_TYPE_JPEG_ALPHA, SURFACE_FLAG_PRIMARY, SURFACE_FMT_32_XRGB,
 };
 use spicebox_shm::{Consumer, Mode, Rect, ShmError};
 
 use crate::damage::Damage;
-use crate::encode::{ClientCodecs, Compression, Encoder, WanOptions};
+use crate::bitmap;
+use crate::encode::{ClientCodecs, Compression, Encoded, Encoder, WanOptions};
 use crate::flow::common_message;
 use crate::full_rect;
+use crate::palette_cache::{PaletteCache, PaletteUse};
+use crate::pixmap_cache::{ContentKey, PixmapCache};
+
+/// Ids per INVAL_LIST message: its count is a u16, and a modest message
+/// keeps the ACK window's unit of work small.
+const INVAL_LIST_MAX: usize = 4096;
 
 /// The reference server's ACK window for display channels.
 const ACK_WINDOW: u32 = 20;
@@ -38,6 +45,12 @@ pub struct DisplayConn {
     client_caps: Caps,
     /// Built at the first draw, once DISPLAY_INIT told the GLZ window.
     encoder: Option<Encoder>,
+    /// Mirror of the client's pixmap cache, sized at the first draw from
+    /// DISPLAY_INIT. A resumed channel starts empty: the client was told
+    /// to drop everything on open.
+    cache: Option<PixmapCache>,
+    /// Mirror of the client's palette cache; starts empty like `cache`.
+    palettes: PaletteCache,
     next_image_id: u64,
     session_id: u32,
     wan: WanOptions,
@@ -69,6 +82,8 @@ impl DisplayConn {
             marked: false,
             client_caps: Caps::from_words(info.channel_caps.clone()),
             encoder: None,
+            cache: None,
+            palettes: PaletteCache::new(),
             next_image_id: 1,
             session_id: info.session_id,
             wan,
@@ -212,7 +227,7 @@ impl DisplayConn {
                     1,
                 ),
             ));
-            msgs.push(self.draw(shm, full_rect(&mode), compression)?);
+            msgs.extend(self.draw(shm, full_rect(&mode), compression)?);
             if !self.marked {
                 msgs.push(out(display_srv::MARK, display::mark()));
                 self.marked = true;
@@ -228,20 +243,136 @@ impl DisplayConn {
             let Some(rect) = self.damage.pop() else {
                 break;
             };
-            msgs.push(self.draw(shm, rect, compression)?);
-            self.ack.on_sent();
+            for m in self.draw(shm, rect, compression)? {
+                msgs.push(m);
+                self.ack.on_sent();
+            }
         }
         Ok(msgs)
     }
 
+    /// One damaged rectangle as a DRAW_COPY: a reference to the client's
+    /// cache when it holds these pixels, else an encoded image, cached when
+    /// it fits; preceded by INVAL_LIST for whatever had to make room.
     fn draw(
         &mut self,
         shm: &Consumer,
         rect: Rect,
         compression: Compression,
-    ) -> Result<OutMessage, ShmError> {
+    ) -> Result<Vec<OutMessage>, ShmError> {
         let mut pixels = Vec::with_capacity(rect.width as usize * rect.height as usize * 4);
         shm.copy_rect(rect, &mut pixels)?;
+        let mut msgs = Vec::new();
+        let lossy_allowed = self.wan.jpeg.applies(self.low_bandwidth);
+        let pixmap_cache_size = self.init.map_or(0, |i| i.pixmap_cache_size);
+        let cache = self
+            .cache
+            .get_or_insert_with(|| PixmapCache::new(pixmap_cache_size));
+        let key = cache
+            .admits(rect.width, rect.height)
+            .then(|| ContentKey::of(&pixels, rect.width, rect.height));
+        if let Some(key) = &key {
+            if let Some(hit) = cache.lookup(key) {
+                if !hit.lossy || lossy_allowed {
+                    let desc = ImageDescriptor {
+                        id: hit.id,
+                        flags: 0,
+                        width: rect.width,
+                        height: rect.height,
+                    };
+                    let body = display::draw_copy(
+                        PRIMARY,
+                        wire_rect(&rect),
+                        &desc,
+                        &ImageData::FromCache,
+                    );
+                    msgs.push(out(display_srv::DRAW_COPY, body));
+                    return Ok(msgs);
+                }
+                // The client holds a lossy copy and lossy images are no
+                // longer wanted: drop it and send these pixels afresh.
+                cache.remove(hit.id);
+                msgs.push(out(display_srv::INVAL_LIST, display::inval_list(&[hit.id])));
+            }
+        }
+
+        let image = self.encoder(compression).encode(pixels, rect.width);
+        // Uncompressed images go in the smallest exact bitmap format, with
+        // the palette cached when they have one.
+        let packed;
+        let image_data = match &image {
+            Encoded::Bitmap { pixels, .. } => {
+                packed = bitmap::best(pixels, rect.width);
+                let palette = match &packed.palette {
+                    None => BitmapPalette::None,
+                    Some(entries) => match self.palettes.lookup_or_store(entries) {
+                        Some(PaletteUse::Cached(id)) => BitmapPalette::Cached(id),
+                        Some(PaletteUse::Store { id, evicted }) => {
+                            if let Some(old) = evicted {
+                                msgs.push(out(
+                                    display_srv::INVAL_PALETTE,
+                                    display::inval_palette(old),
+                                ));
+                            }
+                            BitmapPalette::Inline {
+                                id,
+                                cache_me: true,
+                                entries,
+                            }
+                        }
+                        None => BitmapPalette::Inline {
+                            id: 0,
+                            cache_me: false,
+                            entries,
+                        },
+                    },
+                };
+                ImageData::Bitmap {
+                    format: packed.format,
+                    stride: packed.stride,
+                    palette,
+                    data: &packed.data,
+                }
+            }
+            other => other.as_image_data(),
+        };
+        let lossy = matches!(
+            image_data.image_type(),
+            IMAGE_TYPE_JPEG | IMAGE_TYPE_JPEG_ALPHA
+        );
+        let mut desc = ImageDescriptor {
+            id: self.next_image_id,
+            flags: 0,
+            width: rect.width,
+            height: rect.height,
+        };
+        self.next_image_id += 1;
+        let cache = self
+            .cache
+            .get_or_insert_with(|| PixmapCache::new(pixmap_cache_size));
+        if let Some(admitted) = key.and_then(|k| cache.admit(k, lossy)) {
+            if !admitted.evicted.is_empty() {
+                tracing::debug!(
+                    evicted = admitted.evicted.len(),
+                    held_pixels = cache.used(),
+                    held_images = cache.len(),
+                    "pixmap cache made room"
+                );
+            }
+            for ids in admitted.evicted.chunks(INVAL_LIST_MAX) {
+                msgs.push(out(display_srv::INVAL_LIST, display::inval_list(ids)));
+            }
+            desc.id = admitted.id;
+            desc.flags |= IMAGE_FLAG_CACHE_ME;
+        }
+        let body = display::draw_copy(PRIMARY, wire_rect(&rect), &desc, &image_data);
+        msgs.push(out(display_srv::DRAW_COPY, body));
+        Ok(msgs)
+    }
+
+    /// The channel's encoder, built at the first draw once DISPLAY_INIT
+    /// told the GLZ window, set to the current mode.
+    fn encoder(&mut self, compression: Compression) -> &mut Encoder {
         let encoder = self.encoder.get_or_insert_with(|| {
             // A channel taken over from a dead worker keeps no GLZ
             // dictionary: the client's window still holds the old worker's
@@ -262,15 +393,6 @@ impl DisplayConn {
             e
         });
         encoder.set_mode(compression);
-        let image = encoder.encode(pixels, rect.width);
-        let desc = ImageDescriptor {
-            id: self.next_image_id,
-            flags: 0,
-            width: rect.width,
-            height: rect.height,
-        };
-        self.next_image_id += 1;
-        let body = display::draw_copy(PRIMARY, wire_rect(&rect), &desc, &image.as_image_data());
-        Ok(out(display_srv::DRAW_COPY, body))
+        encoder
     }
 }

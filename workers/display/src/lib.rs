@@ -4,12 +4,15 @@
 //! ACK window, encodes what is due and hands whole SPICE messages to the
 //! supervisor.
 
+mod bitmap;
 pub mod codec;
 mod cursor_conn;
 mod damage;
 mod display_conn;
 mod encode;
 mod flow;
+mod palette_cache;
+mod pixmap_cache;
 pub mod seccomp;
 
 use std::collections::HashMap;
