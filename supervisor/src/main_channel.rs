@@ -239,6 +239,7 @@ async fn main_loop(
                                 low_bandwidth = link.low_bandwidth,
                                 "network test done"
                             );
+                            server.record_rtt(Duration::from_micros(link.latency_us));
                             server.sessions.set_link(session_id, link);
                             server.display.session_link(session_id, link.low_bandwidth).await;
                         }

@@ -212,14 +212,21 @@ fn main_channel_pings_and_measures_the_round_trip() {
     loop {
         // Reading lets the client answer the server's PING with a PONG.
         let _ = session.main.recv(Duration::from_millis(200));
-        let rtt = server.ctl_status()["main_rtt_us"].as_u64().unwrap_or(0);
-        if rtt > 0 {
+        let status = server.ctl_status();
+        let rtt = status["main_rtt_us"].as_u64().unwrap_or(0);
+        let link = &status["sessions"][0]["link"];
+        if rtt > 0 && link.is_object() {
             assert!(rtt < 5_000_000, "implausible loopback round trip {rtt} us");
+            // The network test: loopback is far above the 10 Mbit/s below
+            // which JPEG and ZLIB_GLZ set to `auto` would apply.
+            assert_eq!(link["low_bandwidth"], false, "loopback link: {link}");
+            let bps = link["bits_per_second"].as_u64().unwrap_or(0);
+            assert!(bps > 10 * 1024 * 1024, "loopback measured at {bps} bit/s");
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "no PING/PONG round trip measured within 15 s"
+            "no PING/PONG round trip and network test within 15 s: {status}"
         );
     }
 }
