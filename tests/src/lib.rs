@@ -6,6 +6,11 @@
 //! * [`client`] is a small SPICE client written for tests: the link stage with
 //!   RSA-OAEP tickets, mini/full headers, ACK windows, PING answers, and a
 //!   [`client::Session`] that opens a main channel and then further channels.
+//! * [`live_client`] keeps a real `spicy` connected in its own Xvfb while a
+//!   test plays a sequence of updates, and captures what it decoded,
+//!   pixel-exact.
+//! * [`throttle`] is a loopback proxy that slows the server-to-client
+//!   direction: a slow link without changing the machine's network.
 //! * [`watch`] keeps a bystander session open and read on a thread, so tests
 //!   can check that it survives other clients misbehaving.
 //!
@@ -18,4 +23,6 @@
 pub mod client;
 pub mod harness;
 pub mod image;
+pub mod live_client;
+pub mod throttle;
 pub mod watch;

@@ -1,5 +1,7 @@
 //! One client's display channel: its surface, pending damage and ACK window.
 
+use std::time::{Duration, Instant};
+
 use spicebox_ipc::{ChannelInfo, DisplayInitState, OutMessage, ResumeState};
 use spicebox_protocol::caps::Caps;
 use spicebox_protocol::common::{self, AckWindow};
@@ -22,6 +24,12 @@ use crate::pixmap_cache::{ContentKey, PixmapCache};
 /// Ids per INVAL_LIST message: its count is a u16, and a modest message
 /// keeps the ACK window's unit of work small.
 const INVAL_LIST_MAX: usize = 4096;
+
+/// How long a new channel's first picture waits for its session's network
+/// test when a WAN codec is `auto`: the first picture is the largest, the
+/// one a slow link most needs compressed hard. On a LAN the test is over
+/// before the display channel opens.
+const LINK_WAIT: Duration = Duration::from_secs(2);
 
 /// The reference server's ACK window for display channels.
 const ACK_WINDOW: u32 = 20;
@@ -55,6 +63,9 @@ pub struct DisplayConn {
     session_id: u32,
     wan: WanOptions,
     low_bandwidth: bool,
+    /// Until then nothing is drawn unless the session's link class is
+    /// known (`None`: known, or nothing depends on it).
+    link_wait_until: Option<Instant>,
 }
 
 fn out(msg_type: u16, body: Vec<u8>) -> OutMessage {
@@ -88,7 +99,12 @@ impl DisplayConn {
             session_id: info.session_id,
             wan,
             low_bandwidth: false,
+            link_wait_until: None,
         };
+        let auto = |w: crate::encode::WanSetting| w == crate::encode::WanSetting::Auto;
+        if resume.is_none() && (auto(wan.jpeg) || auto(wan.zlib_glz)) {
+            conn.link_wait_until = Some(Instant::now() + LINK_WAIT);
+        }
         if let Some(ResumeState::Display {
             init,
             surface,
@@ -118,9 +134,15 @@ impl DisplayConn {
 
     pub fn set_low_bandwidth(&mut self, low: bool) {
         self.low_bandwidth = low;
+        self.link_wait_until = None;
         if let Some(e) = &mut self.encoder {
             e.set_low_bandwidth(low);
         }
+    }
+
+    /// When this channel stops waiting for its link class, if it waits.
+    pub fn link_wait_until(&self) -> Option<Instant> {
+        self.link_wait_until
     }
 
     /// What the client holds, for a worker that may take over.
@@ -192,6 +214,16 @@ impl DisplayConn {
         let mut msgs = Vec::new();
         if self.init.is_none() || mode.width == 0 || mode.height == 0 {
             return Ok(msgs);
+        }
+        if let Some(until) = self.link_wait_until {
+            if Instant::now() < until {
+                return Ok(msgs);
+            }
+            tracing::debug!(
+                session = self.session_id,
+                "no network test result in time; drawing as on a fast link"
+            );
+            self.link_wait_until = None;
         }
         if self.surface != Some(mode) {
             // A new surface is drawn whole, window or not: the client has

@@ -183,13 +183,21 @@ impl Worker {
     fn main_loop(&mut self, wake: &Receiver<Wake>) -> Result<(), DisplayError> {
         let mut events = Vec::new();
         loop {
-            let Ok(first) = wake.recv() else {
-                return Ok(());
+            let first = match self.next_deadline() {
+                Some(at) => match wake.recv_deadline(at) {
+                    Ok(w) => Some(w),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+                },
+                None => match wake.recv() {
+                    Ok(w) => Some(w),
+                    Err(_) => return Ok(()),
+                },
             };
             // Handle everything that is already queued before drawing, so a
             // burst of ACKs or doorbells leads to one round of encoding.
             let mut doorbell = false;
-            let mut next = Some(first);
+            let mut next = first;
             while let Some(w) = next.take() {
                 match w {
                     Wake::Ipc(m) => self.handle_ipc(m)?,
@@ -205,6 +213,17 @@ impl Worker {
             }
             self.flush_all()?;
         }
+    }
+
+    /// The earliest time a channel waiting for its link class gives up.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.conns
+            .values()
+            .filter_map(|c| match c {
+                Conn::Display(d) => d.link_wait_until(),
+                Conn::Cursor(_) => None,
+            })
+            .min()
     }
 
     fn drain_host(&mut self, events: &mut Vec<Event>) {
