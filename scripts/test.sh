@@ -16,6 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 declare -A tools=(
     [spicy-screenshot]=spice-client-gtk
     [Xvfb]=xvfb
+    [xwd]=x11-apps
     [systemd-socket-activate]=systemd
 )
 

@@ -153,8 +153,9 @@ pub struct ServeArgs {
     /// object per line.
     #[arg(long, value_name = "FILE")]
     pub demo_input_log: Option<PathBuf>,
-    /// Test-only: instead of the desktop, play a scripted sequence of
-    /// updates (see vdi/src/scenes.rs) and then hold the last picture.
+    /// Test-only: show the frozen desktop, and from the first key press on
+    /// play a scripted sequence of updates (see vdi/src/scripted/mod.rs),
+    /// then hold the last picture.
     #[arg(long, hide = true, value_name = "NAME")]
     pub demo_scene: Option<String>,
     /// Open a control socket at PATH for `spicebox ctl`.

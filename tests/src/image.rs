@@ -329,9 +329,91 @@ pub fn assert_same_image(label: &str, expected: &Image, actual: &Image) {
     panic!("{label}: {d}");
 }
 
+/// Peak signal-to-noise ratio of `actual` against `expected` over every R,
+/// G and B sample, in dB: how close a lossy (JPEG) picture came. `None`
+/// when the sizes differ; infinity when the pictures are equal.
+pub fn psnr(expected: &Image, actual: &Image) -> Option<f64> {
+    if (expected.width, expected.height) != (actual.width, actual.height)
+        || expected.rgb.len() != actual.rgb.len()
+    {
+        return None;
+    }
+    let squared: u64 = expected
+        .rgb
+        .iter()
+        .zip(&actual.rgb)
+        .map(|(&e, &a)| u64::from(e.abs_diff(a)).pow(2))
+        .sum();
+    if squared == 0 {
+        return Some(f64::INFINITY);
+    }
+    let mse = squared as f64 / expected.rgb.len() as f64;
+    Some(10.0 * (255.0 * 255.0 / mse).log10())
+}
+
+/// Panics unless the pictures have the same size and a PSNR of at least
+/// `min_db`; either way the PSNR is printed, so a run shows the margin. On
+/// a failure both pictures are written under [`artifacts_dir`] as for
+/// [`assert_same_image`].
+pub fn assert_psnr_at_least(label: &str, expected: &Image, actual: &Image, min_db: f64) {
+    let Some(db) = psnr(expected, actual) else {
+        save_pair(label, expected, actual);
+        panic!("{label}: {}", diff(expected, actual));
+    };
+    eprintln!("{label}: PSNR {db:.2} dB (at least {min_db} dB wanted)");
+    if db < min_db {
+        save_pair(label, expected, actual);
+        panic!("{label}: PSNR {db:.2} dB is below {min_db} dB");
+    }
+}
+
+/// Writes both pictures under [`artifacts_dir`], named after `label`, and
+/// prints where.
+fn save_pair(label: &str, expected: &Image, actual: &Image) {
+    let dir = artifacts_dir();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_millis())
+        .unwrap_or(0);
+    let base = format!("{label}-{}-{stamp}", std::process::id());
+    let exp_path = dir.join(format!("{base}-expected.ppm"));
+    let act_path = dir.join(format!("{base}-actual.ppm"));
+    let saved = std::fs::create_dir_all(&dir)
+        .and_then(|_| expected.save_ppm(&exp_path))
+        .and_then(|_| actual.save_ppm(&act_path));
+    match saved {
+        Ok(()) => eprintln!(
+            "{label}: saved\n  expected: {}\n  actual:   {}",
+            exp_path.display(),
+            act_path.display()
+        ),
+        Err(e) => eprintln!("{label}: could not save the pictures: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn psnr_measures_closeness() {
+        let a = Image::filled(4, 4, [100, 100, 100]);
+        assert_eq!(psnr(&a, &a), Some(f64::INFINITY));
+        // Every sample off by 1: MSE 1, 20·log10(255) dB.
+        let b = Image::filled(4, 4, [101, 99, 101]);
+        let db = psnr(&a, &b).expect("same size");
+        assert!((db - 48.1308).abs() < 1e-3, "{db}");
+        assert_eq!(psnr(&a, &Image::filled(4, 3, [100, 100, 100])), None);
+        assert_psnr_at_least("psnr-unit", &a, &b, 48.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "below")]
+    fn psnr_assertion_fails_below_the_bound() {
+        let a = Image::filled(2, 2, [0, 0, 0]);
+        let b = Image::filled(2, 2, [40, 0, 0]);
+        assert_psnr_at_least("psnr-unit-low", &a, &b, 30.0);
+    }
 
     #[test]
     fn ppm_round_trip_with_comment() {

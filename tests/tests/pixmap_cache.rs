@@ -11,7 +11,12 @@
 //!   still held, while the early ones (evicted meanwhile) go out again;
 //! - the client's own picture equals `ctl screendump`;
 //!
-//! A second test types into the frozen demo's terminal with compression
+//! The same scene through a real client: spicy, told the same small cache
+//! (`--spice-cache-size`, in bytes), stays connected while it plays and
+//! shows the final picture exactly: every reference it got named an image
+//! it held (spice-gtk would otherwise wait forever for it).
+//!
+//! A third test types into the frozen demo's terminal with compression
 //! off: the few-coloured text updates go as palettized bitmaps, the palette
 //! cached at its first use and referenced afterwards.
 
@@ -27,6 +32,7 @@ use spicebox_tests::client::{
     MSG_DISPLAY_INVAL_ALL_PIXMAPS, MSG_DISPLAY_INVAL_LIST,
 };
 use spicebox_tests::harness::{assert_same_image, Server};
+use spicebox_tests::live_client::{press_start_key, LiveClient};
 use spicebox_vdi::scripted::cache::{
     repaint_position, tile_position, A_AGAIN_AT, REPAINTED_FIRST, REPAINTED_LAST, TILE, TILES,
 };
@@ -242,4 +248,36 @@ fn typed_text_goes_palettized_with_its_palette_cached() {
     );
     let mine = surface.image().expect("client surface");
     assert_same_image("test client vs screendump", &mine, &server.screendump());
+}
+
+#[test]
+fn a_real_client_with_a_small_cache_shows_the_scene_exactly() {
+    let server = Server::start(&[
+        "--disable-ticketing",
+        "--demo-freeze",
+        "--demo-scene",
+        "cache",
+        "--image-compression",
+        "auto_glz",
+    ]);
+    let cache_arg = format!("--spice-cache-size={}", CACHE_PIXELS * 4);
+    let mut live = LiveClient::start(server.port(), &[&cache_arg])
+        .unwrap_or_else(|e| panic!("cannot run the live client: {e}"));
+    let at = live
+        .wait_for(&server.screendump(), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("spicy never showed the frozen desktop: {e}"));
+    press_start_key(&server).unwrap_or_else(|e| panic!("{e}"));
+    let finished = server.wait_for_log(&["scene finished", "cache"], SCENE_TIMEOUT);
+    assert!(!finished.is_empty(), "the scene did not finish");
+    let last = server.screendump();
+    if let Err(mismatch) = live.wait_shows_at(&last, at, Duration::from_secs(30)) {
+        eprintln!(
+            "spicy's log and captures kept in {}",
+            live.keep_files().display()
+        );
+        match &mismatch.shown {
+            Some(shown) => assert_same_image("cache-scene-final", &last, shown),
+            None => panic!("{mismatch}"),
+        }
+    }
 }

@@ -40,4 +40,7 @@ pub enum VdiError {
     /// The input thread panicked.
     #[error("the input thread panicked")]
     InputThreadPanicked,
+    /// The requested test scene does not exist or does not fit the screen.
+    #[error(transparent)]
+    Scene(#[from] crate::scripted::SceneError),
 }

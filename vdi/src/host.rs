@@ -14,6 +14,7 @@ use crate::desktop::DemoDesktop;
 use crate::error::VdiError;
 use crate::input_log::InputLog;
 use crate::options::DemoOptions;
+use crate::scripted::{self, Scene};
 
 /// Input events queued between the receiving thread and the frame loop;
 /// when full, the receiver stops reading and the socket pushes back.
@@ -24,7 +25,8 @@ const INPUT_QUEUE: usize = 1024;
 /// Publishes the mode, the first picture, the cursor shape and position,
 /// rings, and tells the supervisor the LED state; then applies input as it
 /// arrives and, once per frame, publishes what changed and rings (only if
-/// something did). Returns Ok when the supervisor goes away.
+/// something did). With a scene set, plays it instead (see [`scripted`]).
+/// Returns Ok when the supervisor goes away.
 pub fn run(
     opts: DemoOptions,
     mut producer: Producer,
@@ -33,6 +35,11 @@ pub fn run(
     rx: SyncReceiver<ToHost>,
 ) -> Result<(), VdiError> {
     let mut desktop = DemoDesktop::new(&opts)?;
+    let scene = opts
+        .scene
+        .as_deref()
+        .map(|name| Scene::new(name, desktop.width(), desktop.height(), desktop.frame()))
+        .transpose()?;
     let log = opts.input_log.as_deref().map(InputLog::open).transpose()?;
     publish_initial(&mut producer, &desktop)?;
     doorbell.ring()?;
@@ -59,7 +66,17 @@ pub fn run(
         period: Duration::from_secs(1) / opts.fps,
         events: events_rx,
     };
-    frames.run(&mut desktop, &mut producer, &doorbell, &mut tx, &mut leds)?;
+    match scene {
+        // The desktop stays frozen: the scene owns the picture.
+        Some(scene) => scripted::play(
+            scene,
+            &frames.events,
+            frames.period,
+            &mut producer,
+            &doorbell,
+        )?,
+        None => frames.run(&mut desktop, &mut producer, &doorbell, &mut tx, &mut leds)?,
+    }
     // The frame loop ends when the receiver stopped: report why.
     receiver.join().map_err(|_| VdiError::InputThreadPanicked)?
 }

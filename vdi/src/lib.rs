@@ -3,7 +3,8 @@
 //!
 //! [`DemoDesktop`] is the pure picture and input state; [`run`] is the host
 //! process loop that publishes it through `spicebox-shm` and takes input
-//! from the supervisor over `spicebox-ipc`.
+//! from the supervisor over `spicebox-ipc`. [`scripted`] holds the test
+//! scenes `--demo-scene` plays instead of the desktop's own changes.
 
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ mod host;
 mod input_log;
 mod options;
 mod scene;
+pub mod scripted;
 
 pub use desktop::{CursorShape, DemoDesktop};
 pub use error::VdiError;

@@ -26,7 +26,8 @@ pub struct DemoOptions {
     pub input_log: Option<PathBuf>,
     /// Animation frames per second.
     pub fps: u32,
-    /// Test scene played instead of the desktop (see `scenes`).
+    /// Test scene played over the frozen desktop after the first key press
+    /// (see [`crate::scripted`]); input then never changes the picture.
     pub scene: Option<String>,
 }
 
@@ -46,7 +47,7 @@ impl Default for DemoOptions {
 }
 
 impl DemoOptions {
-    /// Checks the size and frame rate.
+    /// Checks the size, the frame rate and the scene.
     pub fn validate(&self) -> Result<(), VdiError> {
         let size_ok = (MIN_SIZE.0..=MAX_SIZE.0).contains(&self.width)
             && (MIN_SIZE.1..=MAX_SIZE.1).contains(&self.height);
@@ -58,6 +59,9 @@ impl DemoOptions {
         }
         if !(1..=MAX_FPS).contains(&self.fps) {
             return Err(VdiError::InvalidFps(self.fps));
+        }
+        if let Some(name) = &self.scene {
+            crate::scripted::check(name, self.width, self.height)?;
         }
         Ok(())
     }
