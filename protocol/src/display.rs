@@ -49,6 +49,9 @@ pub const IMAGE_TYPE_JPEG_ALPHA: u8 = 108;
 /// Image type: LZ4 (needs DISPLAY_CAP_LZ4_COMPRESSION).
 pub const IMAGE_TYPE_LZ4: u8 = 109;
 
+/// JPEG_ALPHA flag: the rows (and the alpha LZ stream's) are top-down.
+pub const JPEG_ALPHA_FLAG_TOP_DOWN: u8 = 1;
+
 /// Image flag: the client caches the decoded image under its id.
 pub const IMAGE_FLAG_CACHE_ME: u8 = 1;
 /// Image flag: force the top byte of every decoded pixel to 0xff.
@@ -471,6 +474,18 @@ pub enum ImageData<'a> {
         /// `stride` × height bytes.
         data: &'a [u8],
     },
+    /// A bitmap of any format, rows top-down; indexed formats carry their
+    /// palette inline or as a reference to the client's palette cache.
+    Bitmap {
+        /// `BITMAP_FMT_*`.
+        format: u8,
+        /// Bytes per row.
+        stride: u32,
+        /// Where an indexed format's colours come from.
+        palette: BitmapPalette<'a>,
+        /// `stride` × height bytes.
+        data: &'a [u8],
+    },
     /// LZ4 image (type 109): payload = already-built LZ4 stream (u8 top_down, u8 bitmap fmt, blocks...).
     Lz4 {
         /// The whole LZ4 image stream.
@@ -503,6 +518,16 @@ pub enum ImageData<'a> {
         /// A complete JFIF stream.
         data: &'a [u8],
     },
+    /// JPEG plus an LZ alpha plane (type 108, `SpiceJPEGAlphaData`).
+    JpegAlpha {
+        /// Rows (of the JPEG and of the alpha stream) run top-down.
+        top_down: bool,
+        /// How many leading bytes of `data` are the JPEG; the rest is an LZ
+        /// stream of type XXXA. Clamped to `data`'s length when written.
+        jpeg_size: u32,
+        /// The JPEG then the alpha stream.
+        data: &'a [u8],
+    },
     /// The image the client cached under the descriptor id (type 103).
     FromCache,
     /// The lossless copy the client cached under the descriptor id (type 106).
@@ -518,13 +543,14 @@ impl ImageData<'_> {
     /// The descriptor's image type for this payload.
     pub fn image_type(&self) -> u8 {
         match self {
-            ImageData::Bitmap32 { .. } => IMAGE_TYPE_BITMAP,
+            ImageData::Bitmap32 { .. } | ImageData::Bitmap { .. } => IMAGE_TYPE_BITMAP,
             ImageData::Lz4 { .. } => IMAGE_TYPE_LZ4,
             ImageData::Quic { .. } => IMAGE_TYPE_QUIC,
             ImageData::LzRgb { .. } => IMAGE_TYPE_LZ_RGB,
             ImageData::GlzRgb { .. } => IMAGE_TYPE_GLZ_RGB,
             ImageData::ZlibGlzRgb { .. } => IMAGE_TYPE_ZLIB_GLZ_RGB,
             ImageData::Jpeg { .. } => IMAGE_TYPE_JPEG,
+            ImageData::JpegAlpha { .. } => IMAGE_TYPE_JPEG_ALPHA,
             ImageData::FromCache => IMAGE_TYPE_FROM_CACHE,
             ImageData::FromCacheLossless => IMAGE_TYPE_FROM_CACHE_LOSSLESS,
             ImageData::Surface { .. } => IMAGE_TYPE_SURFACE,
@@ -568,6 +594,49 @@ pub fn write_image(w: &mut Writer, desc: &ImageDescriptor, image: &ImageData<'_>
             let have = data.get(..size).unwrap_or(data);
             w.bytes(have).zeros(size - have.len());
         }
+        ImageData::Bitmap {
+            format,
+            stride,
+            palette,
+            data,
+        } => {
+            let size =
+                usize::try_from(u64::from(stride) * u64::from(desc.height)).unwrap_or(usize::MAX);
+            let mut flags = BITMAP_FLAG_TOP_DOWN;
+            match palette {
+                BitmapPalette::Cached(_) => flags |= BITMAP_FLAG_PAL_FROM_CACHE,
+                BitmapPalette::Inline { cache_me: true, .. } => flags |= BITMAP_FLAG_PAL_CACHE_ME,
+                _ => {}
+            }
+            w.u8(format)
+                .u8(flags)
+                .u32(desc.width)
+                .u32(desc.height)
+                .u32(stride);
+            match palette {
+                BitmapPalette::None => {
+                    w.u32(0);
+                }
+                BitmapPalette::Cached(id) => {
+                    w.u64(id);
+                }
+                BitmapPalette::Inline { .. } => {
+                    // The palette follows the pixels; its offset is from
+                    // the start of the message body.
+                    let at = (w.len() + 4).saturating_add(size);
+                    w.u32(u32::try_from(at).unwrap_or(u32::MAX));
+                }
+            }
+            let have = data.get(..size).unwrap_or(data);
+            w.bytes(have).zeros(size - have.len());
+            if let BitmapPalette::Inline { id, entries, .. } = palette {
+                let n = u16::try_from(entries.len()).unwrap_or(u16::MAX);
+                w.u64(id).u16(n);
+                for &e in entries.iter().take(usize::from(n)) {
+                    w.u32(e);
+                }
+            }
+        }
         ImageData::Lz4 { data }
         | ImageData::Quic { data }
         | ImageData::LzRgb { data }
@@ -583,6 +652,20 @@ pub fn write_image(w: &mut Writer, desc: &ImageDescriptor, image: &ImageData<'_>
             let (len, data) = u32_len(data);
             w.u32(glz_data_size).u32(len).bytes(data);
         }
+        ImageData::JpegAlpha {
+            top_down,
+            jpeg_size,
+            data,
+        } => {
+            let (len, data) = u32_len(data);
+            // The client splits `data` at jpeg_size: never past its end.
+            let flags = if top_down {
+                JPEG_ALPHA_FLAG_TOP_DOWN
+            } else {
+                0
+            };
+            w.u8(flags).u32(jpeg_size.min(len)).u32(len).bytes(data);
+        }
         ImageData::FromCache | ImageData::FromCacheLossless => {}
         ImageData::Surface { surface_id } => {
             w.u32(surface_id);
@@ -595,12 +678,24 @@ fn image_payload_len(desc: &ImageDescriptor, image: &ImageData<'_>) -> usize {
         ImageData::Bitmap32 { stride, .. } => 18usize.saturating_add(
             usize::try_from(u64::from(stride) * u64::from(desc.height)).unwrap_or(0),
         ),
+        ImageData::Bitmap {
+            stride, palette, ..
+        } => {
+            let pixels = usize::try_from(u64::from(stride) * u64::from(desc.height)).unwrap_or(0);
+            let palette = match palette {
+                BitmapPalette::None => 4,
+                BitmapPalette::Cached(_) => 8,
+                BitmapPalette::Inline { entries, .. } => 4 + 10 + 4 * entries.len().min(65535),
+            };
+            14usize.saturating_add(palette).saturating_add(pixels)
+        }
         ImageData::Lz4 { data }
         | ImageData::Quic { data }
         | ImageData::LzRgb { data }
         | ImageData::GlzRgb { data }
         | ImageData::Jpeg { data } => 4 + data.len(),
         ImageData::ZlibGlzRgb { data, .. } => 8 + data.len(),
+        ImageData::JpegAlpha { data, .. } => 9 + data.len(),
         ImageData::FromCache | ImageData::FromCacheLossless => 0,
         ImageData::Surface { .. } => 4,
     }
@@ -625,6 +720,25 @@ pub fn draw_copy(
     debug_assert_eq!(w.len(), DRAW_COPY_IMAGE_OFFSET as usize);
     write_image(&mut w, desc, image);
     w.into_vec()
+}
+
+/// A bitmap palette as the server sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BitmapPalette<'a> {
+    /// No palette (direct-colour formats).
+    None,
+    /// Entries (0x00RRGGBB) placed after the pixels, under `id`; with
+    /// `cache_me` the client keeps them (PAL_CACHE_ME).
+    Inline {
+        /// The palette's unique id.
+        id: u64,
+        /// Ask the client to cache it.
+        cache_me: bool,
+        /// Colour entries; more than 65535 are cut.
+        entries: &'a [u32],
+    },
+    /// A palette the client cached under this id (PAL_FROM_CACHE).
+    Cached(u64),
 }
 
 /// Where a bitmap's palette comes from.
@@ -670,6 +784,15 @@ pub enum ImagePayload<'a> {
         /// The zlib stream.
         data: &'a [u8],
     },
+    /// JPEG_ALPHA.
+    JpegAlpha {
+        /// `JPEG_ALPHA_FLAG_*`.
+        flags: u8,
+        /// The JPEG stream.
+        jpeg: &'a [u8],
+        /// The alpha plane's LZ stream (type XXXA).
+        alpha: &'a [u8],
+    },
     /// SURFACE.
     Surface {
         /// Source surface id.
@@ -677,7 +800,7 @@ pub enum ImagePayload<'a> {
     },
     /// FROM_CACHE or FROM_CACHE_LOSSLESS: no payload.
     Cached,
-    /// LZ_PLT, JPEG_ALPHA or an unknown type: everything after the descriptor, undecoded.
+    /// LZ_PLT or an unknown type: everything after the descriptor, undecoded.
     Other {
         /// Raw bytes to the end of the message.
         raw: &'a [u8],
@@ -704,6 +827,21 @@ pub struct ParsedImage<'a> {
 fn read_blob<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], WireError> {
     let len = r.u32()?;
     r.bytes(len as usize)
+}
+
+/// Parses a `SpiceJPEGAlphaData`: u8 flags, u32 jpeg_size, u32 data_size,
+/// then data, split at jpeg_size into the JPEG and the alpha stream.
+fn parse_jpeg_alpha<'a>(r: &mut Reader<'a>) -> Result<ImagePayload<'a>, WireError> {
+    let flags = r.u8()?;
+    let jpeg_size = r.u32()?;
+    let data = read_blob(r)?;
+    let Some((jpeg, alpha)) = data.split_at_checked(jpeg_size as usize) else {
+        return Err(WireError::Invalid {
+            what: "jpeg alpha jpeg_size",
+            value: u64::from(jpeg_size),
+        });
+    };
+    Ok(ImagePayload::JpegAlpha { flags, jpeg, alpha })
 }
 
 /// Parses the SpiceImage at body offset `offset`.
@@ -756,6 +894,7 @@ pub fn parse_image(body: &[u8], offset: u32) -> Result<ParsedImage<'_>, WireErro
                 data: read_blob(&mut r)?,
             }
         }
+        IMAGE_TYPE_JPEG_ALPHA => parse_jpeg_alpha(&mut r)?,
         IMAGE_TYPE_SURFACE => ImagePayload::Surface {
             surface_id: r.u32()?,
         },
@@ -770,6 +909,16 @@ pub fn parse_image(body: &[u8], offset: u32) -> Result<ParsedImage<'_>, WireErro
         height,
         payload,
     })
+}
+
+/// Parses the Palette at body offset `offset` (client side): its id and
+/// entries.
+pub fn parse_palette(body: &[u8], offset: u32) -> Result<(u64, Vec<u32>), WireError> {
+    let mut r = Reader::at(body, offset as usize, "palette")?;
+    let id = r.u64()?;
+    let n = r.u16()?;
+    let entries = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+    Ok((id, entries))
 }
 
 /// DisplayBase as the client sees it.
@@ -1113,6 +1262,66 @@ impl DisplayClientMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn palettized_bitmaps_carry_their_palette_inline_or_by_reference() {
+        let desc = ImageDescriptor {
+            id: 9,
+            flags: 0,
+            width: 3,
+            height: 2,
+        };
+        let pixels = [0x12u8, 0x00, 0x34, 0x00];
+        let entries = [0x00ff_0000u32, 0x0000_ff00];
+        let inline = ImageData::Bitmap {
+            format: BITMAP_FMT_4BIT_BE,
+            stride: 2,
+            palette: BitmapPalette::Inline {
+                id: 77,
+                cache_me: true,
+                entries: &entries,
+            },
+            data: &pixels,
+        };
+        let dest = Rect::from_xywh(0, 0, 3, 2);
+        let body = draw_copy(0, dest, &desc, &inline);
+        let d = parse_draw_copy(&body).expect("draw");
+        let ImagePayload::Bitmap {
+            format,
+            flags,
+            palette: PaletteRef::Offset(at),
+            data,
+            ..
+        } = d.image.payload
+        else {
+            panic!("{:?}", d.image.payload);
+        };
+        assert_eq!(format, BITMAP_FMT_4BIT_BE);
+        assert_eq!(flags, BITMAP_FLAG_TOP_DOWN | BITMAP_FLAG_PAL_CACHE_ME);
+        assert_eq!(data, &pixels);
+        assert_eq!(
+            parse_palette(&body, at).expect("palette"),
+            (77, entries.to_vec())
+        );
+        assert_eq!(at as usize + 8 + 2 + 8, body.len());
+
+        let cached = ImageData::Bitmap {
+            format: BITMAP_FMT_4BIT_BE,
+            stride: 2,
+            palette: BitmapPalette::Cached(77),
+            data: &pixels,
+        };
+        let body = draw_copy(0, dest, &desc, &cached);
+        let d = parse_draw_copy(&body).expect("draw");
+        assert!(matches!(
+            d.image.payload,
+            ImagePayload::Bitmap {
+                palette: PaletteRef::Cached(77),
+                ..
+            }
+        ));
+    }
+
     use proptest::prelude::*;
 
     fn pixels(w: u32, h: u32) -> Vec<u8> {
@@ -1410,6 +1619,30 @@ mod tests {
                     data: &blob,
                 },
             ),
+            (
+                ImageData::JpegAlpha {
+                    top_down: true,
+                    jpeg_size: 3,
+                    data: &blob,
+                },
+                ImagePayload::JpegAlpha {
+                    flags: JPEG_ALPHA_FLAG_TOP_DOWN,
+                    jpeg: &blob[..3],
+                    alpha: &blob[3..],
+                },
+            ),
+            (
+                ImageData::JpegAlpha {
+                    top_down: false,
+                    jpeg_size: 5,
+                    data: &blob,
+                },
+                ImagePayload::JpegAlpha {
+                    flags: 0,
+                    jpeg: &blob,
+                    alpha: &[],
+                },
+            ),
             (ImageData::FromCache, ImagePayload::Cached),
             (ImageData::FromCacheLossless, ImagePayload::Cached),
             (
@@ -1581,7 +1814,7 @@ mod tests {
         ));
         let mut w = Writer::new();
         w.u64(1)
-            .u8(IMAGE_TYPE_JPEG_ALPHA)
+            .u8(IMAGE_TYPE_LZ_PLT)
             .u8(0)
             .u32(1)
             .u32(1)
@@ -1591,6 +1824,73 @@ mod tests {
             parse_image(&b, 0).unwrap().payload,
             ImagePayload::Other { raw: &[5, 6] }
         );
+    }
+
+    /// A JPEG_ALPHA descriptor then `flags`, `jpeg_size`, `data_size`, `data`.
+    fn jpeg_alpha_image(flags: u8, jpeg_size: u32, data_size: u32, data: &[u8]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u64(1).u8(IMAGE_TYPE_JPEG_ALPHA).u8(0).u32(1).u32(1);
+        w.u8(flags).u32(jpeg_size).u32(data_size).bytes(data);
+        w.into_vec()
+    }
+
+    #[test]
+    fn jpeg_alpha_layout() {
+        let desc = ImageDescriptor {
+            id: 0,
+            flags: 0,
+            width: 1,
+            height: 1,
+        };
+        let data = [1, 2, 3, 4, 5, 6];
+        let image = ImageData::JpegAlpha {
+            top_down: true,
+            jpeg_size: 4,
+            data: &data,
+        };
+        let body = draw_copy(0, Rect::from_xywh(0, 0, 1, 1), &desc, &image);
+        assert_eq!(body[65], IMAGE_TYPE_JPEG_ALPHA);
+        assert_eq!(body[75], JPEG_ALPHA_FLAG_TOP_DOWN);
+        assert_eq!(&body[76..80], &4u32.to_le_bytes());
+        assert_eq!(&body[80..84], &6u32.to_le_bytes());
+        assert_eq!(&body[84..], &data);
+    }
+
+    #[test]
+    fn jpeg_alpha_size_beyond_data_is_clamped_or_refused() {
+        // The writer never announces more JPEG than it sends.
+        let desc = ImageDescriptor::default();
+        let image = ImageData::JpegAlpha {
+            top_down: true,
+            jpeg_size: 50,
+            data: &[9, 9],
+        };
+        let body = draw_copy(0, Rect::from_xywh(0, 0, 1, 1), &desc, &image);
+        assert_eq!(&body[76..80], &2u32.to_le_bytes());
+        // The parser refuses a jpeg_size past data_size.
+        let b = jpeg_alpha_image(1, 3, 2, &[7, 8]);
+        assert_eq!(
+            parse_image(&b, 0),
+            Err(WireError::Invalid {
+                what: "jpeg alpha jpeg_size",
+                value: 3
+            })
+        );
+        let b = jpeg_alpha_image(1, 2, 2, &[7, 8]);
+        assert_eq!(
+            parse_image(&b, 0).unwrap().payload,
+            ImagePayload::JpegAlpha {
+                flags: 1,
+                jpeg: &[7, 8],
+                alpha: &[]
+            }
+        );
+        // A data_size past the message's end is truncation, not a panic.
+        let b = jpeg_alpha_image(1, 0, u32::MAX, &[7, 8]);
+        assert!(matches!(
+            parse_image(&b, 0),
+            Err(WireError::Truncated { .. })
+        ));
     }
 
     #[test]

@@ -165,10 +165,8 @@ async fn main_loop(
     linked: &Linked,
     ack: &mut AckWindow,
 ) -> Result<(), String> {
-    let mut ping = tokio::time::interval_at(
-        tokio::time::Instant::now() + PING_INTERVAL,
-        PING_INTERVAL,
-    );
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut ping_id: u32 = 2;
     let mut pings: Vec<(u32, Instant)> = Vec::new();
     let mut net_test = Some(NetTest {

@@ -134,7 +134,9 @@ fn repeated_images_go_as_cache_references_within_the_client_size() {
         .map(|i| draws[&(tile_position(i).0 as i32, tile_position(i).1 as i32, TILE)][0])
         .collect();
     assert!(
-        first.iter().all(|d| d.cache_me && d.image_type != IMAGE_TYPE_FROM_CACHE),
+        first
+            .iter()
+            .all(|d| d.cache_me && d.image_type != IMAGE_TYPE_FROM_CACHE),
         "every new tile is sent once with CACHE_ME: {first:?}"
     );
     let repaint = |i: usize| last_at(repaint_position(i).expect("repainted"), TILE);

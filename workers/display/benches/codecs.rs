@@ -1,6 +1,7 @@
 //! Image-codec benchmark: encode throughput (MPix/s, reported by criterion
 //! as Melem/s) and output size (bits per pixel, printed once per codec and
-//! class as a `BPP` line) of QUIC, LZ, GLZ and LZ4 on a generated 1920x1080
+//! class as a `BPP` line) of QUIC, LZ, GLZ, LZ4, JPEG and ZLIB_GLZ on a
+//! generated 1920x1080
 //! corpus (see `corpus/mod.rs`) of the kinds used by
 //! shared/reference/codec-anchors.md (beside the repository).
 //!
@@ -10,6 +11,12 @@
 //!
 //! LZ4 is measured through the crate's own `lz4_stream`, the stream the
 //! display worker sends.
+//!
+//! JPEG is lossy (quality 85, 4:2:0, as the display worker sends it); a
+//! `PSNR` line per class gives what the bits buy. ZLIB_GLZ is GLZ then
+//! zlib level 3: its time includes the GLZ pass, and each frame counts the
+//! bytes the worker would send (the deflated stream where it is smaller,
+//! else the GLZ one).
 //!
 //! `cargo bench -p spicebox-display --bench codecs` (bench/codecs.sh adds a
 //! comparison table). Env: `CODECS_MEASURE_MS` (default 1000) per benchmark;
@@ -21,7 +28,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use spicebox_display::codec::{glz::GlzEncoder, lz, quic, Pixels};
+use spicebox_display::codec::{glz::GlzEncoder, jpeg, lz, quic, zlib, Pixels};
 
 use corpus::draw::Canvas;
 
@@ -34,10 +41,19 @@ enum Codec {
     Lz,
     Glz,
     Lz4,
+    Jpeg,
+    ZlibGlz,
 }
 
 impl Codec {
-    const ALL: [Codec; 4] = [Codec::Quic, Codec::Lz, Codec::Glz, Codec::Lz4];
+    const ALL: [Codec; 6] = [
+        Codec::Quic,
+        Codec::Lz,
+        Codec::Glz,
+        Codec::Lz4,
+        Codec::Jpeg,
+        Codec::ZlibGlz,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -45,13 +61,15 @@ impl Codec {
             Codec::Lz => "lz",
             Codec::Glz => "glz",
             Codec::Lz4 => "lz4",
+            Codec::Jpeg => "jpeg",
+            Codec::ZlibGlz => "zlib_glz",
         }
     }
 }
 
 /// Encodes every frame in order; returns the total output bytes.
 fn encode_all(codec: Codec, frames: &[Canvas]) -> usize {
-    let mut glz = matches!(codec, Codec::Glz).then(|| GlzEncoder::new(GLZ_WINDOW));
+    let mut glz = matches!(codec, Codec::Glz | Codec::ZlibGlz).then(|| GlzEncoder::new(GLZ_WINDOW));
     let mut total = 0;
     for f in frames {
         let img = Pixels {
@@ -69,10 +87,49 @@ fn encode_all(codec: Codec, frames: &[Canvas]) -> usize {
                 .expect("glz")
                 .expect("glz"),
             Codec::Lz4 => spicebox_display::lz4_stream(&f.data, f.width),
+            Codec::Jpeg => jpeg::encode(&img, jpeg::DEFAULT_QUALITY).expect("jpeg"),
+            Codec::ZlibGlz => {
+                let stream = glz
+                    .as_mut()
+                    .map(|g| g.encode(&img))
+                    .expect("glz")
+                    .expect("glz");
+                match zlib::wrap(&stream).expect("zlib") {
+                    Some(wrapped) => wrapped.data,
+                    None => stream,
+                }
+            }
         };
         total += black_box(out).len();
     }
     total
+}
+
+/// PSNR in dB over the colour bytes of every frame of a class, JPEG-coded
+/// and decoded again.
+fn jpeg_psnr(frames: &[Canvas]) -> f64 {
+    let (mut sum, mut n) = (0f64, 0u64);
+    for f in frames {
+        let img = Pixels {
+            width: f.width,
+            height: f.height,
+            data: &f.data,
+            alpha: false,
+        };
+        let stream = jpeg::encode(&img, jpeg::DEFAULT_QUALITY).expect("jpeg");
+        let rgb = jpeg_decoder::Decoder::new(&stream[..])
+            .decode()
+            .expect("decode");
+        for (src, out) in f.data.chunks_exact(4).zip(rgb.chunks_exact(3)) {
+            for (a, b) in [(src[2], out[0]), (src[1], out[1]), (src[0], out[2])] {
+                let d = f64::from(a) - f64::from(b);
+                sum += d * d;
+                n += 1;
+            }
+        }
+    }
+    let mse = sum / n.max(1) as f64;
+    10.0 * (255.0 * 255.0 / mse.max(1e-12)).log10()
 }
 
 fn codecs(c: &mut Criterion) {
@@ -108,6 +165,13 @@ fn codecs(c: &mut Criterion) {
                 bytes,
                 bytes as f64 * 8.0 / pixels as f64
             );
+            if matches!(codec, Codec::Jpeg) {
+                println!(
+                    "PSNR codec=jpeg class={} db={:.2}",
+                    class.name,
+                    jpeg_psnr(&class.frames)
+                );
+            }
             group.throughput(Throughput::Elements(pixels));
             group.bench_function(class.name, |b| {
                 b.iter(|| encode_all(codec, black_box(&class.frames)))

@@ -8,13 +8,13 @@ use spicebox_protocol::common::{self, AckWindow};
 use spicebox_protocol::consts::display_cap;
 use spicebox_protocol::consts::msg::{common_srv, display_cli, display_srv};
 use spicebox_protocol::display::{
-    self, BitmapPalette, DisplayClientMsg, ImageData, ImageDescriptor, MonitorConfigHead, IMAGE_FLAG_CACHE_ME,
-    IMAGE_TYPE_JPEG, IMAGE_TYPE_JPEG_ALPHA, SURFACE_FLAG_PRIMARY, SURFACE_FMT_32_XRGB,
+    self, BitmapPalette, DisplayClientMsg, ImageData, ImageDescriptor, MonitorConfigHead,
+    IMAGE_FLAG_CACHE_ME, SURFACE_FLAG_PRIMARY, SURFACE_FMT_32_XRGB,
 };
 use spicebox_shm::{Consumer, Mode, Rect, ShmError};
 
-use crate::damage::Damage;
 use crate::bitmap;
+use crate::damage::Damage;
 use crate::encode::{ClientCodecs, Compression, Encoded, Encoder, WanOptions};
 use crate::flow::common_message;
 use crate::full_rect;
@@ -312,12 +312,8 @@ impl DisplayConn {
                         width: rect.width,
                         height: rect.height,
                     };
-                    let body = display::draw_copy(
-                        PRIMARY,
-                        wire_rect(&rect),
-                        &desc,
-                        &ImageData::FromCache,
-                    );
+                    let body =
+                        display::draw_copy(PRIMARY, wire_rect(&rect), &desc, &ImageData::FromCache);
                     msgs.push(out(display_srv::DRAW_COPY, body));
                     return Ok(msgs);
                 }
@@ -368,10 +364,7 @@ impl DisplayConn {
             }
             other => other.as_image_data(),
         };
-        let lossy = matches!(
-            image_data.image_type(),
-            IMAGE_TYPE_JPEG | IMAGE_TYPE_JPEG_ALPHA
-        );
+        let lossy = image.is_lossy();
         let mut desc = ImageDescriptor {
             id: self.next_image_id,
             flags: 0,

@@ -8,7 +8,8 @@
 //! bytes follow, each added until one is not 255), its low 5 bits the high
 //! bits of the biased distance, whose low byte comes next; a distance field
 //! of 8191 announces a far match whose distance minus 8192 follows as a
-//! big-endian u16. RGBA images carry an RGB pass, then an alpha-only pass.
+//! big-endian u16. RGBA images carry an RGB pass, then an alpha-only pass;
+//! XXXA streams (the alpha plane of JPEG_ALPHA) carry the alpha pass alone.
 //!
 //! The match finder (shared with GLZ for its in-image passes) hashes three
 //! pixels and also tries the previous pixel (runs), the pixel above and the
@@ -20,6 +21,9 @@ pub(super) const MAGIC: u32 = 0x2020_5A4C;
 pub(super) const VERSION: u32 = 0x0001_0001;
 pub(super) const TYPE_RGB32: u32 = 8;
 pub(super) const TYPE_RGBA: u32 = 9;
+/// Alpha only: the decoder writes the fourth byte of each pixel and leaves
+/// the colour bytes alone.
+pub(super) const TYPE_XXXA: u32 = 10;
 /// The decoders refuse images of more bytes than this.
 const MAX_IMAGE_BYTES: u64 = 1024 * 1024 * 1024 - 1;
 
@@ -40,6 +44,33 @@ pub fn encode(img: &Pixels) -> Result<Vec<u8>, CodecError> {
     let width = img.width as usize;
     let mut out = Vec::with_capacity(28 + rgb.len() / 2);
     let kind = if img.alpha { TYPE_RGBA } else { TYPE_RGB32 };
+    push_header(&mut out, kind, img);
+    encode_units(&rgb, width, &LzFormat { bias: 1 }, &mut out);
+    if img.alpha {
+        let alpha = alpha_units(img);
+        encode_units(&alpha, width, &LzFormat { bias: 3 }, &mut out);
+    }
+    Ok(out)
+}
+
+/// Encodes the fourth byte of every pixel of `img` alone as an LZ stream of
+/// type XXXA, header included, top-down: the alpha plane JPEG_ALPHA carries
+/// after its JPEG (spice-common's `canvas_get_jpeg_alpha` accepts no other
+/// LZ type there).
+pub fn encode_alpha(img: &Pixels) -> Result<Vec<u8>, CodecError> {
+    check_size("lz-alpha", img)?;
+    let alpha = alpha_units(img);
+    let mut out = Vec::with_capacity(28 + alpha.len() / 4);
+    push_header(&mut out, TYPE_XXXA, img);
+    // The same pass, with the same length bias, as the alpha of RGBA.
+    encode_units(&alpha, img.width as usize, &LzFormat { bias: 3 }, &mut out);
+    Ok(out)
+}
+
+/// Appends the seven header words; the stride is always `width × 4` (the
+/// decoder checks it against the type's 4 bytes per pixel) and the rows
+/// top-down.
+fn push_header(out: &mut Vec<u8>, kind: u32, img: &Pixels) {
     for word in [
         MAGIC,
         VERSION,
@@ -51,12 +82,6 @@ pub fn encode(img: &Pixels) -> Result<Vec<u8>, CodecError> {
     ] {
         out.extend_from_slice(&word.to_be_bytes());
     }
-    encode_units(&rgb, width, &LzFormat { bias: 1 }, &mut out);
-    if img.alpha {
-        let alpha = alpha_units(img);
-        encode_units(&alpha, width, &LzFormat { bias: 3 }, &mut out);
-    }
-    Ok(out)
 }
 
 /// Checks the buffer and that the decoders accept the size.
@@ -367,7 +392,8 @@ pub(super) mod tests {
         Ok(())
     }
 
-    /// Decodes an LZ_RGB stream to B,G,R,X rows (X = 0, or alpha for RGBA).
+    /// Decodes an LZ_RGB stream to B,G,R,X rows (X = 0, or alpha for RGBA;
+    /// B,G,R = 0 for XXXA, which carries alpha alone).
     pub fn decode(s: &[u8]) -> Result<(u32, u32, bool, Vec<u8>), String> {
         let word = |k: usize| -> Result<u32, String> {
             let b = s.get(k * 4..k * 4 + 4).ok_or("short header")?;
@@ -381,9 +407,10 @@ pub(super) mod tests {
         if word(5)? != width * 4 || word(6)? != 1 {
             return Err("bad stride or orientation".into());
         }
-        let alpha = match kind {
-            TYPE_RGB32 => false,
-            TYPE_RGBA => true,
+        let (rgb, alpha) = match kind {
+            TYPE_RGB32 => (true, false),
+            TYPE_RGBA => (true, true),
+            TYPE_XXXA => (false, true),
             _ => return Err(format!("type {kind}")),
         };
         let n = width as usize * height as usize;
@@ -391,21 +418,23 @@ pub(super) mod tests {
         let mut pos = 28;
         {
             let cell = std::cell::RefCell::new(&mut out);
-            decode_pass(
-                s,
-                &mut pos,
-                n,
-                1,
-                3,
-                |k, lit| {
-                    cell.borrow_mut()[k * 4..k * 4 + 4]
-                        .copy_from_slice(&[lit[0], lit[1], lit[2], 0])
-                },
-                |from, to| {
-                    cell.borrow_mut()
-                        .copy_within(from * 4..from * 4 + 4, to * 4)
-                },
-            )?;
+            if rgb {
+                decode_pass(
+                    s,
+                    &mut pos,
+                    n,
+                    1,
+                    3,
+                    |k, lit| {
+                        cell.borrow_mut()[k * 4..k * 4 + 4]
+                            .copy_from_slice(&[lit[0], lit[1], lit[2], 0])
+                    },
+                    |from, to| {
+                        cell.borrow_mut()
+                            .copy_within(from * 4..from * 4 + 4, to * 4)
+                    },
+                )?;
+            }
             if alpha {
                 decode_pass(
                     s,
@@ -554,6 +583,34 @@ pub(super) mod tests {
         assert!(encode(&img).expect("encode").len() < data.len() / 4);
     }
 
+    /// An XXXA stream restores every alpha byte and nothing else.
+    fn alpha_round_trip(width: u32, height: u32, data: &[u8]) {
+        let img = Pixels {
+            width,
+            height,
+            data,
+            alpha: true,
+        };
+        let stream = encode_alpha(&img).expect("encode");
+        assert_eq!(&stream[8..12], &TYPE_XXXA.to_be_bytes());
+        let (w, h, a, out) = decode(&stream).expect("decode");
+        assert_eq!((w, h, a), (width, height, true));
+        let want: Vec<u8> = data
+            .iter()
+            .enumerate()
+            .map(|(k, &b)| if k % 4 == 3 { b } else { 0 })
+            .collect();
+        assert!(out == want, "alpha differs");
+    }
+
+    #[test]
+    fn alpha_planes_round_trip() {
+        for (w, h) in [(1, 1), (3, 1), (1, 70000), (33, 33), (300, 200)] {
+            alpha_round_trip(w, h, &screen_like(w, h, u64::from(w + h), true));
+            alpha_round_trip(w, h, &vec![0x80u8; (w * h * 4) as usize]);
+        }
+    }
+
     #[test]
     fn rejects_bad_buffers() {
         let img = Pixels {
@@ -574,6 +631,15 @@ pub(super) mod tests {
             alpha in any::<bool>(),
         ) {
             round_trip(w, h, &screen_like(w, h, seed, alpha), alpha);
+        }
+
+        #[test]
+        fn random_alpha_planes_round_trip(
+            w in 1u32..80,
+            h in 1u32..40,
+            seed in any::<u64>(),
+        ) {
+            alpha_round_trip(w, h, &screen_like(w, h, seed, true));
         }
 
         #[test]

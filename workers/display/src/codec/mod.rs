@@ -3,8 +3,10 @@
 //! B,G,R,A) rows and returns the image payload for the draw message.
 
 pub mod glz;
+pub mod jpeg;
 pub mod lz;
 pub mod quic;
+pub mod zlib;
 
 /// A rectangle of pixels to encode: `height` rows of `width × 4` bytes,
 /// top row first, B,G,R,X (or B,G,R,A when `alpha`).
@@ -32,6 +34,10 @@ pub enum CodecError {
         height: u32,
         have: usize,
     },
+    /// A library codec refused input we had checked; its message is kept
+    /// as text because its error types are not comparable.
+    #[error("{codec} failed: {reason}")]
+    Library { codec: &'static str, reason: String },
 }
 
 impl Pixels<'_> {
