@@ -211,6 +211,9 @@ pub enum ResumeState {
         marked: bool,
         /// ACK generation last announced with SET_ACK.
         ack_generation: u32,
+        /// The client's PREFERRED_COMPRESSION (`SpiceImageCompression`),
+        /// if it sent one since the last server-wide change.
+        preferred_compression: Option<u8>,
     },
     /// Cursor channel.
     Cursor {

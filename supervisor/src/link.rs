@@ -89,7 +89,9 @@ fn server_common_caps() -> Caps {
 pub fn server_channel_caps(channel: ChannelType) -> Caps {
     match channel {
         ChannelType::Main => Caps::with(&[main_cap::NAME_AND_UUID]),
-        ChannelType::Display => Caps::with(&[display_cap::MONITORS_CONFIG]),
+        ChannelType::Display => {
+            Caps::with(&[display_cap::MONITORS_CONFIG, display_cap::PREF_COMPRESSION])
+        }
         ChannelType::Inputs => Caps::with(&[inputs_cap::KEY_SCANCODE]),
         _ => Caps::new(),
     }

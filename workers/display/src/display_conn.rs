@@ -63,6 +63,9 @@ pub struct DisplayConn {
     session_id: u32,
     wan: WanOptions,
     low_bandwidth: bool,
+    /// The client's PREFERRED_COMPRESSION, which wins over the server's
+    /// mode until the server's mode changes (as with the reference server).
+    preferred: Option<u8>,
     /// Until then nothing is drawn unless the session's link class is
     /// known (`None`: known, or nothing depends on it).
     link_wait_until: Option<Instant>,
@@ -100,6 +103,7 @@ impl DisplayConn {
             wan,
             low_bandwidth: false,
             link_wait_until: None,
+            preferred: None,
         };
         let auto = |w: crate::encode::WanSetting| w == crate::encode::WanSetting::Auto;
         if resume.is_none() && (auto(wan.jpeg) || auto(wan.zlib_glz)) {
@@ -110,8 +114,10 @@ impl DisplayConn {
             surface,
             marked,
             ack_generation,
+            preferred_compression,
         }) = resume
         {
+            conn.preferred = *preferred_compression;
             // A new generation makes the client restart its ACK count, so
             // the window starts empty on both sides.
             conn.ack_generation = ack_generation.wrapping_add(1).max(1);
@@ -140,6 +146,11 @@ impl DisplayConn {
         }
     }
 
+    /// Forgets the client's preference: the server's mode changed.
+    pub fn clear_preference(&mut self) {
+        self.preferred = None;
+    }
+
     /// When this channel stops waiting for its link class, if it waits.
     pub fn link_wait_until(&self) -> Option<Instant> {
         self.link_wait_until
@@ -152,6 +163,7 @@ impl DisplayConn {
             surface: self.surface.map(|m| (m.width, m.height)),
             marked: self.marked,
             ack_generation: self.ack_generation,
+            preferred_compression: self.preferred,
         }
     }
 
@@ -190,13 +202,33 @@ impl DisplayConn {
             | display_cli::PREFERRED_VIDEO_CODEC_TYPE => {
                 let msg = display::parse_display_client(msg_type, body)
                     .map_err(|e| format!("bad display message {msg_type}: {e}"))?;
-                if let DisplayClientMsg::Init(i) = msg {
-                    self.init = Some(DisplayInitState {
-                        pixmap_cache_id: i.pixmap_cache_id,
-                        pixmap_cache_size: i.pixmap_cache_size,
-                        glz_dictionary_id: i.glz_dictionary_id,
-                        glz_window_size: i.glz_window_size,
-                    });
+                match msg {
+                    DisplayClientMsg::Init(i) => {
+                        self.init = Some(DisplayInitState {
+                            pixmap_cache_id: i.pixmap_cache_id,
+                            pixmap_cache_size: i.pixmap_cache_size,
+                            glz_dictionary_id: i.glz_dictionary_id,
+                            glz_window_size: i.glz_window_size,
+                        });
+                    }
+                    DisplayClientMsg::PreferredCompression(value) => {
+                        match Compression::from_wire(value) {
+                            Some(mode) => {
+                                tracing::info!(
+                                    session = self.session_id,
+                                    ?mode,
+                                    "client prefers an image compression"
+                                );
+                                self.preferred = Some(value);
+                            }
+                            None => tracing::warn!(
+                                session = self.session_id,
+                                value,
+                                "client asked for an unknown image compression; ignored"
+                            ),
+                        }
+                    }
+                    _ => {}
                 }
             }
             other => return Err(format!("unknown display message type {other}")),
@@ -211,6 +243,10 @@ impl DisplayConn {
         mode: Mode,
         compression: Compression,
     ) -> Result<Vec<OutMessage>, ShmError> {
+        let compression = self
+            .preferred
+            .and_then(Compression::from_wire)
+            .unwrap_or(compression);
         let mut msgs = Vec::new();
         if self.init.is_none() || mode.width == 0 || mode.height == 0 {
             return Ok(msgs);

@@ -25,6 +25,22 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The mode a client asks for with PREFERRED_COMPRESSION
+    /// (`SpiceImageCompression`); `None` for INVALID and unknown values.
+    pub fn from_wire(value: u8) -> Option<Self> {
+        use spicebox_protocol::display as d;
+        Some(match value {
+            d::IMAGE_COMPRESSION_OFF => Compression::Off,
+            d::IMAGE_COMPRESSION_AUTO_GLZ => Compression::AutoGlz,
+            d::IMAGE_COMPRESSION_AUTO_LZ => Compression::AutoLz,
+            d::IMAGE_COMPRESSION_QUIC => Compression::Quic,
+            d::IMAGE_COMPRESSION_GLZ => Compression::Glz,
+            d::IMAGE_COMPRESSION_LZ => Compression::Lz,
+            d::IMAGE_COMPRESSION_LZ4 => Compression::Lz4,
+            _ => return None,
+        })
+    }
+
     /// Parses the QEMU name of a mode.
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {

@@ -345,6 +345,11 @@ impl Worker {
                 Some(c) => {
                     tracing::info!(mode = %mode, "image compression changed");
                     self.compression = c;
+                    for conn in self.conns.values_mut() {
+                        if let Conn::Display(d) = conn {
+                            d.clear_preference();
+                        }
+                    }
                 }
                 None => tracing::warn!(mode = %mode, "unknown image compression ignored"),
             },
