@@ -23,7 +23,11 @@ fi
 "${run[@]}" 2>&1 | tee "$log"
 
 # Reference figures: shared/reference/codec-anchors.md (beside the repository) ("Image codec
-# anchors", 2-vCPU Xeon, one core pinned): reference C QUIC and LZ
+# anchors", 2-vCPU Xeon, one core pinned). They were measured on another
+# corpus of the same kinds, so the ratios below are orientation only: a
+# same-run comparison needs the reference encoders built beside the
+# repository and fed the frames this bench dumps (CODECS_DUMP=dir).
+# Reference C QUIC and LZ
 # (spice-common), GLZ (spice-server, dictionary kept across frames, 8M-pixel
 # window), LZ4 (liblz4). Format: codec class bpp MPix/s. No reference exists
 # for the demo class.
@@ -84,7 +88,8 @@ def fmt(v, digits=3):
 
 print()
 print("Encode of whole 1920x1080 frames; MPix/s = criterion median; ratio = ours / reference C")
-print("(reference: shared/reference/codec-anchors.md (beside the repository)). speed ratio >1 = faster, size ratio <1 = smaller.")
+print("(reference: shared/reference/codec-anchors.md (beside the repository), measured on another corpus of the")
+print("same kinds: orientation only). speed ratio >1 = faster, size ratio <1 = smaller.")
 print()
 print(f"| {'codec':5} | {'class':6} | {'bpp':>7} | {'ref bpp':>7} | {'size x':>6} | {'MPix/s':>7} | {'ref MPix/s':>10} | {'speed x':>7} |")
 print(f"|{'-'*7}|{'-'*8}|{'-'*9}|{'-'*9}|{'-'*8}|{'-'*9}|{'-'*12}|{'-'*9}|")
