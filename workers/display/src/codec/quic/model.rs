@@ -116,7 +116,8 @@ const fn golomb(n: u32, l: usize) -> (u32, u32) {
     }
 }
 
-/// `CODES[l][n]` = codeword << 8 | length.
+/// `CODES[l][n]` = codeword << 8 | length, for residual `n` under code
+/// `l`. Codewords are below 256.
 pub(super) static CODES: [[u32; 256]; NCODES] = {
     let mut t = [[0u32; 256]; NCODES];
     let mut l = 0;
@@ -203,6 +204,18 @@ pub(super) static BUCKET_OF: [u8; 256] = BUCKETS.0;
 /// Buckets per channel.
 pub(super) const NBUCKETS: usize = BUCKETS.1;
 
+/// First context value of each bucket, plus the end of the last one; the
+/// contexts of bucket `b` are `BUCKET_START[b]..BUCKET_START[b + 1]`.
+const BUCKET_START: [usize; NBUCKETS + 1] = {
+    let mut t = [256usize; NBUCKETS + 1];
+    let mut ctx = 256;
+    while ctx > 0 {
+        ctx -= 1;
+        t[BUCKETS.0[ctx] as usize] = ctx;
+    }
+    t
+};
+
 /// One context bucket: accumulated code lengths per code, and the code
 /// currently cheapest.
 #[derive(Clone, Copy, Debug)]
@@ -226,19 +239,71 @@ impl Bucket {
         for (c, l) in self.counters.iter_mut().zip(lens) {
             *c += l;
         }
-        let mut best = NCODES - 1;
-        let mut best_len = self.counters[best];
-        for i in (0..NCODES - 1).rev() {
-            if self.counters[i] < best_len {
-                best = i;
-                best_len = self.counters[i];
-            }
+        // The minimum of `counter << 3 | (7 - code)` is the smallest
+        // counter and, among equal ones, the highest code, found without
+        // branches. Counters stay far below 2^28 (so the keys compare the
+        // same as i32, which SSE2 has a compare for): the best one grows by
+        // at least 1 per update and they are halved once it passes a
+        // trigger (≤ 900), so none exceeds about 2 * 26 * 900.
+        let mut keys = [0i32; NCODES];
+        for (code, (k, &c)) in keys.iter_mut().zip(&self.counters).enumerate() {
+            *k = (c << 3 | (NCODES - 1 - code) as u32) as i32;
         }
-        self.best = best as u32;
-        if best_len > trigger {
+        // Pairwise halving, which the compiler turns into vector minima.
+        let mut width = NCODES / 2;
+        while width > 0 {
+            for i in 0..width {
+                keys[i] = keys[i].min(keys[i + width]);
+            }
+            width /= 2;
+        }
+        let key = keys[0] as u32;
+        self.best = (NCODES as u32 - 1) - (key & 7);
+        if key >> 3 > trigger {
             for c in &mut self.counters {
                 *c >>= 1;
             }
+        }
+    }
+}
+
+/// The encoder's model of one channel: its buckets, and for every context
+/// value the row of [`CODES`] of its bucket's best code, so the per-pixel
+/// path takes one look-up where it would take three (context → bucket →
+/// best → codeword), with no bounds check (a `u8` indexes a 256-entry
+/// row). The table is rewritten only when a bucket's best code changes,
+/// which is rare next to the pixels coded.
+#[derive(Clone)]
+pub(super) struct Channel {
+    buckets: [Bucket; NBUCKETS],
+    code_of: [&'static [u32; 256]; 256],
+}
+
+impl Channel {
+    pub fn new() -> Channel {
+        let init = Bucket::INIT;
+        Channel {
+            buckets: [init; NBUCKETS],
+            code_of: [&CODES[init.best as usize]; 256],
+        }
+    }
+
+    /// Codeword << 8 | length of residual `v` in context `ctx`.
+    #[inline(always)]
+    pub fn code(&self, ctx: u8, v: u8) -> u32 {
+        self.code_of[usize::from(ctx)][usize::from(v)]
+    }
+
+    /// Feeds residual `v`, seen in context `ctx`, to that context's bucket.
+    #[inline]
+    pub fn update(&mut self, ctx: u8, v: u8, trigger: u32) {
+        let b = usize::from(BUCKET_OF[usize::from(ctx)]) % NBUCKETS;
+        let bucket = &mut self.buckets[b];
+        let old = bucket.best;
+        bucket.update(v, trigger);
+        if bucket.best != old {
+            let row = &CODES[bucket.best as usize % NCODES];
+            self.code_of[BUCKET_START[b]..BUCKET_START[b + 1]].fill(row);
         }
     }
 }
