@@ -37,9 +37,10 @@ struct WindowImage {
     /// Global position of its first pixel.
     base: u64,
     width: u32,
-    height: u32,
     /// 0x00RRGGBB.
     pixels: Vec<u32>,
+    /// `row_signature` of each row.
+    rows: Vec<Option<u64>>,
 }
 
 /// One client session's GLZ dictionary, mirroring the client's window.
@@ -60,6 +61,9 @@ pub struct GlzEncoder {
     /// Offsets (source − position) of recent long matches, newest first;
     /// 0 is unused.
     recent: [i64; RECENT],
+    /// Pixel buffers of evicted images, reused for the next ones (a 1080p
+    /// frame is 8 MB; fresh pages cost faults).
+    spare: Vec<Vec<u32>>,
 }
 
 impl GlzEncoder {
@@ -74,6 +78,7 @@ impl GlzEncoder {
             window_sum: 0,
             table: Vec::new(),
             recent: [0; RECENT],
+            spare: Vec::new(),
         }
     }
 
@@ -83,7 +88,9 @@ impl GlzEncoder {
     /// them all, in order, to the client whose window this mirrors.
     pub fn encode(&mut self, img: &Pixels) -> Result<Vec<u8>, CodecError> {
         lz::check_size("glz", img)?;
-        let rgb = lz::rgb_units(img);
+        let mut rgb = self.spare.pop().unwrap_or_default();
+        lz::rgb_units_into(img, &mut rgb);
+        let rows = row_signatures(&rgb, img.width as usize);
         let n = rgb.len() as u64;
         let id = self.next_id;
         let base = self.next_base;
@@ -131,10 +138,11 @@ impl GlzEncoder {
         out.extend_from_slice(&id.to_be_bytes());
         out.extend_from_slice(&win_head_dist.to_be_bytes());
 
-        self.encode_rgb(&rgb, img.width, img.height, id, base, &mut out);
+        self.encode_rgb(&rgb, &rows, img.width, id, base, &mut out);
         if img.alpha {
             let alpha = lz::alpha_units(img);
-            lz::encode_units(&alpha, img.width as usize, &GlzFormat { bias: 2 }, &mut out);
+            let fmt = GlzFormat { bias: 2 };
+            lz::encode_units(&alpha, img.width as usize, &fmt, &mut Vec::new(), &mut out);
         }
 
         self.next_id += 1;
@@ -145,9 +153,11 @@ impl GlzEncoder {
                 id,
                 base,
                 width: img.width,
-                height: img.height,
                 pixels: rgb,
+                rows,
             });
+        } else {
+            self.spare.push(rgb);
         }
         Ok(out)
     }
@@ -155,56 +165,73 @@ impl GlzEncoder {
     fn evict_oldest(&mut self) {
         if let Some(old) = self.window.pop_front() {
             self.window_sum -= old.pixels.len() as u64;
+            if self.spare.is_empty() {
+                self.spare.push(old.pixels);
+            }
         }
     }
 
     /// Codes the RGB pass of image `id`, whose first pixel sits at global
-    /// position `base`, with references into itself and the window.
+    /// position `base`, with references into itself and the window; `rows`
+    /// are its row signatures.
     fn encode_rgb(
         &mut self,
         p: &[u32],
+        rows: &[Option<u64>],
         width: u32,
-        height: u32,
         id: u64,
         base: u64,
         out: &mut Vec<u8>,
     ) {
         let n = p.len();
         let w = width as usize;
-        let win_start = self.window.front().map_or(base, |f| f.base);
-        // The previous image, when it has the same shape: unchanged areas
-        // sit at the same index.
-        let same_shape = self
+        let src = Sources {
+            p,
+            id,
+            base,
+            window: &self.window,
+            win_start: self.window.front().map_or(base, |f| f.base),
+            newest: self
+                .window
+                .back()
+                .map_or((base, &[][..]), |b| (b.base, &b.pixels[..])),
+        };
+        // The previous image, when it has the same width: unchanged areas
+        // sit at the same index, scrolled ones at a row shift.
+        let prev = self
             .window
             .back()
-            .filter(|b| b.id + 1 == id && b.width == width && b.height == height)
-            .map(|b| b.base);
-        let window = &self.window;
+            .filter(|b| b.id + 1 == id && b.width == width);
+        let same_shape = prev.filter(|b| b.pixels.len() == n).map(|b| b.base);
+        let row_sources = prev.map(|b| row_sources(rows, b)).unwrap_or_default();
+        let same_shape_delta = same_shape.map(|prev| prev as i64 - base as i64);
         let table = &mut self.table;
         let recent = &mut self.recent;
         let mut lit_start = 0;
         let mut last_delta: Option<i64> = None;
+        // The offset to the row of the previous image this row repeats,
+        // updated at each row start.
+        let mut row_delta = None;
+        let mut row_end = 0;
         let mut i = 0;
         while i < n {
             let here = base + i as u64;
-            let mut best: Option<Match> = None;
-            let mut tried = [u64::MAX; 5 + RECENT];
-            let mut consider = |g: u64, slot: usize| {
-                if g < win_start || g >= here || tried[..slot].contains(&g) {
-                    return;
-                }
-                tried[slot] = g;
-                let Some(m) = evaluate(window, p, id, base, i, g) else {
-                    return;
-                };
-                if !matches!(best, Some(b) if b.saving >= m.saving) {
-                    best = Some(m);
-                }
-            };
-            if i + 3 <= n {
-                let (h, check) = hash3(p[i], p[i + 1], p[i + 2]);
+            if i >= row_end {
+                let y = i / w;
+                row_end = (y + 1) * w;
+                let row_start = base + (y * w) as u64;
+                row_delta = row_sources
+                    .get(y)
+                    .copied()
+                    .flatten()
+                    .map(|row| row as i64 - row_start as i64);
+            }
+            let mut hashed = u64::MAX;
+            if let Some(&[x0, x1, x2]) = p.get(i..i + 3) {
+                let (h, check) = hash3(x0, x1, x2);
                 let stored = table[h];
-                if lz::worth_hashing(p, i) {
+                // Inside a run the distance-1 candidate does better.
+                if i == 0 || !(p[i - 1] == x0 && x0 == x1 && x1 == x2) {
                     table[h] = (u64::from(check) << 32) | u64::from(here as u32);
                 }
                 if (stored >> 32) as u32 == check {
@@ -213,32 +240,38 @@ impl GlzEncoder {
                     // pixel by pixel.
                     let back = u64::from((here as u32).wrapping_sub(stored as u32));
                     if back > 0 && back <= here {
-                        consider(here - back, 0);
+                        hashed = here - back;
                     }
                 }
             }
+            // Candidate sources, as global positions (u64::MAX: none), in
+            // the order that breaks ties.
+            let at = |delta: Option<i64>| {
+                delta
+                    .and_then(|d| here.checked_add_signed(d))
+                    .unwrap_or(u64::MAX)
+            };
+            let mut cands = [u64::MAX; 6 + RECENT];
+            cands[0] = hashed;
             if i > 0 {
-                consider(here - 1, 1);
+                cands[1] = here - 1;
             }
             if i >= w {
-                consider(here - w as u64, 2);
+                cands[2] = here - w as u64;
             }
-            if let Some(delta) = last_delta {
-                if let Some(g) = here.checked_add_signed(delta) {
-                    consider(g, 3);
-                }
-            }
-            if let Some(prev) = same_shape {
-                consider(prev + i as u64, 4);
-            }
-            for (k, &delta) in recent.iter().enumerate() {
+            cands[3] = at(last_delta);
+            cands[4] = at(same_shape_delta);
+            cands[5] = at(row_delta);
+            for (c, &delta) in cands[6..].iter_mut().zip(recent.iter()) {
                 if delta != 0 {
-                    if let Some(g) = here.checked_add_signed(delta) {
-                        consider(g, 5 + k);
-                    }
+                    *c = at(Some(delta));
                 }
             }
-            match best {
+            if !src.any_pair(i, &cands) {
+                i += 1;
+                continue;
+            }
+            match src.best(i, &cands) {
                 Some(m) if m.saving > 1 => {
                     lz::push_literals(out, &p[lit_start..i]);
                     push_match(out, m.len, m.image_dist, m.pixel_ofs);
@@ -249,13 +282,7 @@ impl GlzEncoder {
                         remember(recent, delta);
                     }
                     let end = i + m.len;
-                    for k in i + 1..end.min(n.saturating_sub(2)) {
-                        if lz::worth_hashing(p, k) {
-                            let (h, check) = hash3(p[k], p[k + 1], p[k + 2]);
-                            table[h] =
-                                (u64::from(check) << 32) | u64::from((base + k as u64) as u32);
-                        }
-                    }
+                    hash_range(table, p, base, i + 1, end, delta == -1);
                     i = end;
                     lit_start = i;
                 }
@@ -263,6 +290,187 @@ impl GlzEncoder {
             }
         }
         lz::push_literals(out, &p[lit_start..n]);
+    }
+}
+
+/// Hashes the positions `from..to` of image `p` (first pixel at global
+/// `base`) into `table`: the inside of a match just coded. `from >= 1`.
+/// Positions inside runs (the pixel before and the three hashed all equal)
+/// are skipped, a run at a time: the distance-1 candidate finds runs; a match that is itself a run (`run`) leaves only its last two
+/// positions to check.
+fn hash_range(table: &mut [u64], p: &[u32], base: u64, from: usize, to: usize, run: bool) {
+    let to = to.min(p.len().saturating_sub(2));
+    let mut k = if run {
+        from.max(to.saturating_sub(2))
+    } else {
+        from
+    };
+    while k < to {
+        let [before, a, b, c] = [p[k - 1], p[k], p[k + 1], p[k + 2]];
+        if before == a && a == b && b == c {
+            // Position k' is in the run while p[k' + 2] still is.
+            k += 1 + p[k + 3..to + 2].iter().take_while(|&&x| x == a).count();
+            continue;
+        }
+        let (h, check) = hash3(a, b, c);
+        table[h] = (u64::from(check) << 32) | u64::from((base + k as u64) as u32);
+        k += 1;
+    }
+}
+
+/// Pixels sampled per row for its signature.
+const ROW_SAMPLES: usize = 32;
+
+/// A cheap signature of each row of `p` (`width` pixels a row): a hash of
+/// `ROW_SAMPLES` pixels spread across it, or `None` when they are all equal
+/// (a blank row repeats everywhere and says nothing about motion).
+fn row_signatures(p: &[u32], width: usize) -> Vec<Option<u64>> {
+    let step = (width / ROW_SAMPLES).max(1);
+    p.chunks_exact(width)
+        .map(|row| {
+            let mut samples = row.iter().step_by(step);
+            let first = *samples.next()?;
+            let mut h = u64::from(first);
+            let mut varied = false;
+            for &x in samples {
+                varied |= x != first;
+                h = (h ^ u64::from(x)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            }
+            varied.then_some(h ^ (h >> 31))
+        })
+        .collect()
+}
+
+/// For each row of the image being coded (signatures `rows`), the global
+/// position of a row of `prev` (same width) with the same signature, if
+/// any: where that row may have scrolled from.
+fn row_sources(rows: &[Option<u64>], prev: &WindowImage) -> Vec<Option<u64>> {
+    let w = u64::from(prev.width);
+    let mut by_signature = std::collections::HashMap::with_capacity(prev.rows.len());
+    for (y, sig) in prev.rows.iter().enumerate() {
+        if let Some(sig) = sig {
+            by_signature.entry(*sig).or_insert(y as u64);
+        }
+    }
+    rows.iter()
+        .map(|sig| Some(prev.base + by_signature.get(&(*sig)?)? * w))
+        .collect()
+}
+
+/// What matches may refer to: the image being coded and the window.
+struct Sources<'a> {
+    /// The image being coded, id `id`, first pixel at global `base`.
+    p: &'a [u32],
+    id: u64,
+    base: u64,
+    window: &'a VecDeque<WindowImage>,
+    /// Global position of the window's first pixel.
+    win_start: u64,
+    /// The newest window image's first global position and pixels: most
+    /// cross-image candidates point there.
+    newest: (u64, &'a [u32]),
+}
+
+impl Sources<'_> {
+    /// The pixels from global position `g` to the end of its image, that
+    /// image's distance back from the one being coded and `g`'s index in
+    /// it; `None` outside the window.
+    fn at(&self, g: u64) -> Option<(&[u32], u64, usize)> {
+        if g >= self.base {
+            let s = usize::try_from(g - self.base).ok()?;
+            return Some((self.p.get(s..)?, 0, s));
+        }
+        if g < self.win_start {
+            return None;
+        }
+        let im = match self.window.back() {
+            Some(last) if last.base <= g => last,
+            _ => {
+                let k = self
+                    .window
+                    .partition_point(|im| im.base <= g)
+                    .checked_sub(1)?;
+                self.window.get(k)?
+            }
+        };
+        let s = usize::try_from(g - im.base).ok()?;
+        Some((im.pixels.get(s..)?, self.id - im.id, s))
+    }
+
+    /// Whether any of the candidate global positions `cands` (`u64::MAX`:
+    /// none) repeats the two pixels at `i`: the cheap screen before
+    /// `best`, which most pixels of noisy content fail. Shorter matches
+    /// save nothing.
+    fn any_pair(&self, i: usize, cands: &[u64]) -> bool {
+        let (Some(&x0), Some(&x1)) = (self.p.get(i), self.p.get(i + 1)) else {
+            return false;
+        };
+        let here = self.base + i as u64;
+        cands.iter().any(|&g| {
+            if g >= here {
+                false
+            } else if g >= self.base {
+                // An earlier pixel of this image: the next one exists.
+                let s = (g - self.base) as usize;
+                self.p[s] == x0 && self.p[s + 1] == x1
+            } else if g >= self.newest.0 {
+                let s = (g - self.newest.0) as usize;
+                self.newest.1.get(s..s + 2) == Some(&[x0, x1])
+            } else {
+                self.pair_in_window(g) == Some([x0, x1])
+            }
+        })
+    }
+
+    /// The two pixels at global position `g` of the window, if its image
+    /// holds both.
+    #[inline(never)]
+    fn pair_in_window(&self, g: u64) -> Option<[u32; 2]> {
+        let (source, _, _) = self.at(g)?;
+        match source {
+            &[a, b, ..] => Some([a, b]),
+            _ => None,
+        }
+    }
+
+    /// The best match at pixel `i` among the candidate global positions
+    /// `cands` (`u64::MAX`: none), by bytes saved; the first wins ties.
+    fn best(&self, i: usize, cands: &[u64]) -> Option<Match> {
+        let here = self.base + i as u64;
+        let (Some(&x0), Some(&x1)) = (self.p.get(i), self.p.get(i + 1)) else {
+            // A one-pixel match saves nothing.
+            return None;
+        };
+        let mut best: Option<Match> = None;
+        for (k, &g) in cands.iter().enumerate() {
+            if g >= here {
+                continue;
+            }
+            let Some((source, image_dist, s)) = self.at(g) else {
+                continue;
+            };
+            // Most candidates fail on the first two pixels; shorter matches
+            // save nothing, so this screen drops no useful one.
+            if source.get(..2) != Some(&[x0, x1]) || cands[..k].contains(&g) {
+                continue;
+            }
+            let len = lz::common_len(source, &self.p[i..]);
+            let pixel_ofs = if image_dist == 0 { i - s - 1 } else { s };
+            let Some(cost) = match_cost(len, image_dist, pixel_ofs) else {
+                continue;
+            };
+            let saving = (len * 3) as isize - cost as isize;
+            if !matches!(best, Some(b) if b.saving >= saving) {
+                best = Some(Match {
+                    len,
+                    image_dist,
+                    pixel_ofs,
+                    source: g,
+                    saving,
+                });
+            }
+        }
+        best
     }
 }
 
@@ -294,51 +502,6 @@ struct Match {
     /// Global position of the source.
     source: u64,
     saving: isize,
-}
-
-/// Measures a match at pixel `i` of the image being coded (`p`, id `id`,
-/// starting at global `base`) from global position `g` (already known to be
-/// inside the window and before `i`).
-fn evaluate(
-    window: &VecDeque<WindowImage>,
-    p: &[u32],
-    id: u64,
-    base: u64,
-    i: usize,
-    g: u64,
-) -> Option<Match> {
-    let (len, image_dist, pixel_ofs) = if g >= base {
-        let s = usize::try_from(g - base).ok()?;
-        if p[s] != p[i] {
-            return None;
-        }
-        (lz::common_len(&p[s..], &p[i..]), 0, i - s - 1)
-    } else {
-        let im = match window.back() {
-            Some(last) if last.base <= g => last,
-            _ => {
-                let k = window.partition_point(|im| im.base <= g).checked_sub(1)?;
-                window.get(k)?
-            }
-        };
-        let s = usize::try_from(g - im.base).ok()?;
-        let src = im.pixels.get(s..)?;
-        if src.first() != Some(&p[i]) {
-            return None;
-        }
-        (lz::common_len(src, &p[i..]), id - im.id, s)
-    };
-    if len < 2 {
-        return None;
-    }
-    let cost = match_cost(len, image_dist, pixel_ofs)?;
-    Some(Match {
-        len,
-        image_dist,
-        pixel_ofs,
-        source: g,
-        saving: (len * 3) as isize - cost as isize,
-    })
 }
 
 /// Bytes a match takes (`len` is the stored length, ≥ 1), or `None` when

@@ -40,17 +40,33 @@ const HASH_BITS: u32 = 16;
 /// `img.alpha`), header included, top-down.
 pub fn encode(img: &Pixels) -> Result<Vec<u8>, CodecError> {
     check_size("lz", img)?;
-    let rgb = rgb_units(img);
     let width = img.width as usize;
-    let mut out = Vec::with_capacity(28 + rgb.len() / 2);
     let kind = if img.alpha { TYPE_RGBA } else { TYPE_RGB32 };
-    push_header(&mut out, kind, img);
-    encode_units(&rgb, width, &LzFormat { bias: 1 }, &mut out);
-    if img.alpha {
-        let alpha = alpha_units(img);
-        encode_units(&alpha, width, &LzFormat { bias: 3 }, &mut out);
-    }
-    Ok(out)
+    SCRATCH.with(|scratch| {
+        let Scratch { units, table } = &mut *scratch.borrow_mut();
+        rgb_units_into(img, units);
+        let mut out = Vec::with_capacity(28 + units.len() / 2);
+        push_header(&mut out, kind, img);
+        encode_units(units, width, &LzFormat { bias: 1 }, table, &mut out);
+        if img.alpha {
+            let alpha = alpha_units(img);
+            encode_units(&alpha, width, &LzFormat { bias: 3 }, table, &mut out);
+        }
+        Ok(out)
+    })
+}
+
+/// Buffers one thread's LZ encodes reuse: a 1080p frame's pixels take 8 MB,
+/// and allocating them afresh each time costs page faults worth a tenth of
+/// the encode.
+#[derive(Default)]
+struct Scratch {
+    units: Vec<u32>,
+    table: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// Encodes the fourth byte of every pixel of `img` alone as an LZ stream of
@@ -63,7 +79,9 @@ pub fn encode_alpha(img: &Pixels) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(28 + alpha.len() / 4);
     push_header(&mut out, TYPE_XXXA, img);
     // The same pass, with the same length bias, as the alpha of RGBA.
-    encode_units(&alpha, img.width as usize, &LzFormat { bias: 3 }, &mut out);
+    let mut table = Vec::new();
+    let fmt = LzFormat { bias: 3 };
+    encode_units(&alpha, img.width as usize, &fmt, &mut table, &mut out);
     Ok(out)
 }
 
@@ -98,12 +116,15 @@ pub(super) fn check_size(codec: &'static str, img: &Pixels) -> Result<(), CodecE
     Ok(())
 }
 
-/// The pixels as 0x00RRGGBB words (the pad or alpha byte cleared).
-pub(super) fn rgb_units(img: &Pixels) -> Vec<u32> {
-    img.data
-        .chunks_exact(4)
-        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
-        .collect()
+/// Replaces the contents of `units` with the pixels as 0x00RRGGBB words
+/// (the pad or alpha byte cleared). Whole words and a mask, so the loop
+/// vectorises.
+pub(super) fn rgb_units_into(img: &Pixels, units: &mut Vec<u32>) {
+    units.clear();
+    units.extend(img.data.chunks_exact(4).map(|p| {
+        let p: [u8; 4] = p.try_into().expect("chunk of 4");
+        u32::from_le_bytes(p) & 0x00FF_FFFF
+    }));
 }
 
 /// The alpha bytes of the pixels.
@@ -115,17 +136,20 @@ pub(super) fn alpha_units(img: &Pixels) -> Vec<u8> {
 pub(super) trait Unit: Copy + Eq {
     /// Bytes one literal takes in the stream.
     const LITERAL_BYTES: usize;
-    /// Appends the literal.
-    fn put(self, out: &mut Vec<u8>);
+    /// Appends the literals.
+    fn put_all(units: &[Self], out: &mut Vec<u8>);
     /// Hash of three consecutive units, `bits` wide.
     fn hash3(a: Self, b: Self, c: Self, bits: u32) -> usize;
 }
 
 impl Unit for u32 {
     const LITERAL_BYTES: usize = 3;
-    fn put(self, out: &mut Vec<u8>) {
-        let [b, g, r, _] = self.to_le_bytes();
-        out.extend_from_slice(&[b, g, r]);
+    fn put_all(units: &[u32], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + 3 * units.len(), 0);
+        for (dst, u) in out[start..].chunks_exact_mut(3).zip(units) {
+            dst.copy_from_slice(&u.to_le_bytes()[..3]);
+        }
     }
     fn hash3(a: u32, b: u32, c: u32, bits: u32) -> usize {
         hash_words(a, b, c, bits)
@@ -134,8 +158,8 @@ impl Unit for u32 {
 
 impl Unit for u8 {
     const LITERAL_BYTES: usize = 1;
-    fn put(self, out: &mut Vec<u8>) {
-        out.push(self);
+    fn put_all(units: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(units);
     }
     fn hash3(a: u8, b: u8, c: u8, bits: u32) -> usize {
         hash_words(u32::from(a), u32::from(b), u32::from(c), bits)
@@ -150,34 +174,73 @@ pub(super) fn hash_words(a: u32, b: u32, c: u32, bits: u32) -> usize {
     (x >> (64 - bits)) as usize
 }
 
-/// Length of the common prefix of `a` and `b`.
-pub(super) fn common_len<T: Eq>(a: &[T], b: &[T]) -> usize {
+/// Length of the common prefix of `a` and `b`. Compares eight units at a
+/// time as arrays, which the compiler turns into a few wide compares
+/// instead of a call to `bcmp`.
+pub(super) fn common_len<T: Copy + Eq>(a: &[T], b: &[T]) -> usize {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut k = 0;
-    while k + 8 <= n && a[k..k + 8] == b[k..k + 8] {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let x: &[T; 8] = x.try_into().expect("chunk of 8");
+        let y: &[T; 8] = y.try_into().expect("chunk of 8");
+        if x != y {
+            break;
+        }
         k += 8;
     }
-    while k < n && a[k] == b[k] {
-        k += 1;
-    }
-    k
+    k + a[k..]
+        .iter()
+        .zip(&b[k..])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
-/// Whether a hash of the three units at `k` is worth keeping: not inside a
-/// run, which the distance-1 candidate finds anyway.
-pub(super) fn worth_hashing<T: Unit>(p: &[T], k: usize) -> bool {
-    !(k > 0 && p[k - 1] == p[k] && p[k] == p[k + 1] && p[k + 1] == p[k + 2])
+/// Units at the start of `p` equal to `v`.
+fn run_len<T: Unit>(p: &[T], v: T) -> usize {
+    let mut k = 0;
+    for c in p.chunks_exact(8) {
+        if !c.iter().fold(true, |all, &x| all & (x == v)) {
+            break;
+        }
+        k += 8;
+    }
+    k + p[k..].iter().take_while(|&&x| x == v).count()
+}
+
+/// Hashes the positions `from..to` of `p` into `table` (positions inside a
+/// match just coded, so that later data can refer to them). `from >= 1`.
+/// Positions inside runs (the unit before and the three hashed all equal)
+/// are skipped, a run at a time: the distance-1 candidate finds runs;
+/// `distance` is the match's: a run (1) leaves only its last two
+/// positions to check.
+fn hash_range<T: Unit>(table: &mut [u32], p: &[T], from: usize, to: usize, distance: usize) {
+    let to = to.min(p.len().saturating_sub(2));
+    let mut k = if distance == 1 {
+        from.max(to.saturating_sub(2))
+    } else {
+        from
+    };
+    while k < to {
+        let [before, a, b, c] = [p[k - 1], p[k], p[k + 1], p[k + 2]];
+        if before == a && a == b && b == c {
+            // Position k' is in the run while p[k' + 2] still is.
+            k += 1 + run_len(&p[k + 3..to + 2], a);
+            continue;
+        }
+        // Positions fit in u32: images hold fewer than 2^28 pixels.
+        table[T::hash3(a, b, c, HASH_BITS)] = k as u32;
+        k += 1;
+    }
 }
 
 /// Appends `lits` as literal runs.
 pub(super) fn push_literals<T: Unit>(out: &mut Vec<u8>, lits: &[T]) {
+    out.reserve(lits.len() * T::LITERAL_BYTES + lits.len() / MAX_COPY + 1);
     for chunk in lits.chunks(MAX_COPY) {
         // A chunk holds 1..=32 units.
         out.push((chunk.len() - 1) as u8);
-        for &u in chunk {
-            u.put(out);
-        }
+        T::put_all(chunk, out);
     }
 }
 
@@ -254,66 +317,95 @@ struct Found {
     saving: isize,
 }
 
+/// The best of the candidate `distances` back from unit `i` of `p` (0 or
+/// beyond the format's reach: none), by bytes saved over literals; the
+/// first wins ties.
+fn best_match<T: Unit, F: Format>(
+    p: &[T],
+    i: usize,
+    distances: &[usize; 4],
+    fmt: &F,
+) -> Option<Found> {
+    let (Some(&x0), Some(&x1)) = (p.get(i), p.get(i + 1)) else {
+        // A one-unit match saves nothing.
+        return None;
+    };
+    let mut best: Option<Found> = None;
+    for (k, &distance) in distances.iter().enumerate() {
+        if distance == 0 || distance > i || distance > fmt.max_distance() {
+            continue;
+        }
+        // Most candidates fail on the first two units; shorter matches
+        // save nothing, so this screen drops no useful one.
+        if p[i - distance] != x0 || p[i - distance + 1] != x1 || distances[..k].contains(&distance)
+        {
+            continue;
+        }
+        let len = common_len(&p[i - distance..], &p[i..]);
+        if len < fmt.min_len() {
+            continue;
+        }
+        let saving = (len * T::LITERAL_BYTES) as isize - fmt.cost(distance, len) as isize;
+        if !matches!(best, Some(b) if b.saving >= saving) {
+            best = Some(Found {
+                distance,
+                len,
+                saving,
+            });
+        }
+    }
+    best
+}
+
 /// Codes the units `p` of one image, `width` units a row, as literal runs
-/// and in-image matches coded by `fmt`.
-pub(super) fn encode_units<T: Unit, F: Format>(p: &[T], width: usize, fmt: &F, out: &mut Vec<u8>) {
+/// and in-image matches coded by `fmt`. `table` is scratch for the hash
+/// table (any contents).
+pub(super) fn encode_units<T: Unit, F: Format>(
+    p: &[T],
+    width: usize,
+    fmt: &F,
+    table: &mut Vec<u32>,
+    out: &mut Vec<u8>,
+) {
     let n = p.len();
-    let mut table = vec![0u32; 1 << HASH_BITS];
+    table.clear();
+    table.resize(1 << HASH_BITS, 0);
     let max_distance = fmt.max_distance();
-    let min_len = fmt.min_len();
     let mut lit_start = 0;
     let mut last_distance = 0;
     let mut i = 0;
     while i < n {
-        let mut best: Option<Found> = None;
-        let mut consider = |distance: usize| {
-            if distance == 0 || distance > i || distance > max_distance {
-                return;
-            }
-            if best.is_some_and(|b| b.distance == distance) {
-                return;
-            }
-            if p[i - distance] != p[i] {
-                return;
-            }
-            let len = common_len(&p[i - distance..n], &p[i..]);
-            if len < min_len {
-                return;
-            }
-            let saving = (len * T::LITERAL_BYTES) as isize - fmt.cost(distance, len) as isize;
-            if !matches!(best, Some(b) if b.saving >= saving) {
-                best = Some(Found {
-                    distance,
-                    len,
-                    saving,
-                });
-            }
-        };
-        if i + 3 <= n {
-            let h = T::hash3(p[i], p[i + 1], p[i + 2], HASH_BITS);
+        // Candidates: the last position with the same three-unit hash, a
+        // run, the row above and the last match's distance.
+        let mut distances = [0, 1, width, last_distance];
+        if let Some(&[x0, x1, x2]) = p.get(i..i + 3) {
+            let h = T::hash3(x0, x1, x2, HASH_BITS);
             let cand = table[h] as usize;
-            if worth_hashing(p, i) {
+            // Inside a run the distance-1 candidate does better.
+            if i == 0 || !(p[i - 1] == x0 && x0 == x1 && x1 == x2) {
                 // Positions fit in u32: images hold fewer than 2^28 pixels.
                 table[h] = i as u32;
             }
             if cand < i {
-                consider(i - cand);
+                distances[0] = i - cand;
+            }
+            // The common case on noisy content: no candidate matches two
+            // units (a shorter match saves nothing), so skip the full
+            // evaluation.
+            let reach = i.min(max_distance);
+            let hit = |d: usize| d.wrapping_sub(1) < reach && p[i - d] == x0 && p[i - d + 1] == x1;
+            if !(hit(distances[0]) || hit(1) || hit(width) || hit(last_distance)) {
+                i += 1;
+                continue;
             }
         }
-        consider(1);
-        consider(width);
-        consider(last_distance);
-        match best {
+        match best_match(p, i, &distances, fmt) {
             Some(found) if found.saving > 1 => {
                 push_literals(out, &p[lit_start..i]);
                 fmt.push_match(out, found.distance, found.len);
                 last_distance = found.distance;
                 let end = i + found.len;
-                for k in i + 1..end.min(n.saturating_sub(2)) {
-                    if worth_hashing(p, k) {
-                        table[T::hash3(p[k], p[k + 1], p[k + 2], HASH_BITS)] = k as u32;
-                    }
-                }
+                hash_range(table, p, i + 1, end, found.distance);
                 i = end;
                 lit_start = i;
             }
