@@ -214,6 +214,9 @@ pub enum ResumeState {
         /// The client's PREFERRED_COMPRESSION (`SpiceImageCompression`),
         /// if it sent one since the last server-wide change.
         preferred_compression: Option<u8>,
+        /// The id the next GLZ image would have taken, when the client
+        /// decodes GLZ: a new worker continues past it.
+        glz_next_id: Option<u64>,
     },
     /// Cursor channel.
     Cursor {
@@ -246,6 +249,11 @@ pub enum FromWorker {
         conn: ConnId,
         /// Messages, in sending order.
         messages: Vec<OutMessage>,
+        /// What the client holds once it has these messages, when that
+        /// changed: carried in the same frame so that a worker dying right
+        /// after sending cannot leave the supervisor with an older state
+        /// (a replacement would then repeat ids the client already has).
+        state: Option<ResumeState>,
     },
     /// The worker refuses to go on with this connection.
     CloseChannel {

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 
 use spicebox_ipc::{
-    socket_pair, split_async, split_sync, FromWorker, InputEvent, IpcError, OutMessage, ToWorker,
-    MAX_FRAME_SIZE,
+    socket_pair, split_async, split_sync, FromWorker, InputEvent, IpcError, OutMessage,
+    ResumeState, ToWorker, MAX_FRAME_SIZE,
 };
 
 #[test]
@@ -33,6 +33,7 @@ fn sync_to_async_and_back() {
                     msg_type: 102,
                     body: vec![9; 100_000],
                 }],
+                state: Some(ResumeState::Inputs),
             })
             .expect("reply");
             wtx.send(&FromWorker::Input {
@@ -49,8 +50,13 @@ fn sync_to_async_and_back() {
         .expect("join");
         assert_eq!(got, msg);
         match srx.recv().await.expect("reply") {
-            FromWorker::Send { conn, messages } => {
+            FromWorker::Send {
+                conn,
+                messages,
+                state,
+            } => {
                 assert_eq!(conn, 7);
+                assert_eq!(state, Some(ResumeState::Inputs));
                 assert_eq!(messages[0].body.len(), 100_000);
             }
             other => panic!("unexpected {other:?}"),

@@ -543,8 +543,19 @@ impl Worker {
 
     async fn route(&self, msg: FromWorker) {
         match msg {
-            FromWorker::Send { conn, messages } => {
-                let inbox = lock(&self.conns).get(&conn).map(|e| e.inbox.clone());
+            FromWorker::Send {
+                conn,
+                messages,
+                state,
+            } => {
+                let inbox = {
+                    let mut conns = lock(&self.conns);
+                    let entry = conns.get_mut(&conn);
+                    if let (Some(e), Some(state)) = (entry, state) {
+                        e.resume = Some(state);
+                    }
+                    conns.get(&conn).map(|e| e.inbox.clone())
+                };
                 if let Some(inbox) = inbox {
                     // Waits when the client reads slowly; the display worker's
                     // ACK window keeps what can queue here small.

@@ -135,3 +135,68 @@ fn check_the_window_slid(drawn: &[Drawn]) {
         "the window never slid: {summary:?}"
     );
 }
+
+/// A display worker restarted in the middle of the sequence continues GLZ
+/// for the same client: the new worker's ids continue the old ones with a
+/// fresh dictionary whose first image releases the old window, and the
+/// real client still decodes every later frame exactly.
+#[test]
+fn glz_continues_across_a_worker_restart() {
+    let server = Server::start(&[
+        "--disable-ticketing",
+        "--demo-freeze",
+        "--demo-scene",
+        "glz-slide",
+        "--image-compression",
+        "glz",
+    ]);
+    let window_arg = format!("--spice-glz-window-size={}", WINDOW_PIXELS * 4);
+    let mut live = LiveClient::start(server.port(), &[&window_arg])
+        .unwrap_or_else(|e| panic!("cannot run the live client: {e}"));
+    let at = live
+        .wait_for(&server.screendump(), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("spicy never showed the frozen desktop: {e}"));
+    let window = i32::try_from(WINDOW_PIXELS).expect("window fits i32");
+    let recorder = DrawRecorder::start(server.addr(), window)
+        .unwrap_or_else(|e| panic!("test client display: {e}"));
+
+    press_start_key(&server).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_millis(400));
+    let out = server
+        .ctl(&["restart-worker", "display"])
+        .unwrap_or_else(|e| panic!("ctl restart-worker: {e}"));
+    assert!(out.success(), "ctl restart-worker: {}", out.describe());
+    let finished = server.wait_for_log(&["scene finished", "glz-slide"], Duration::from_secs(90));
+    assert!(!finished.is_empty(), "the scene did not finish");
+    let last = server.screendump();
+    if let Err(mismatch) = live.wait_shows_at(&last, at, Duration::from_secs(30)) {
+        eprintln!(
+            "spicy's log and captures kept in {}",
+            live.keep_files().display()
+        );
+        match &mismatch.shown {
+            Some(shown) => assert_same_image("glz-after-restart", &last, shown),
+            None => panic!("{mismatch}"),
+        }
+    }
+
+    let drawn = recorder
+        .finish()
+        .unwrap_or_else(|e| panic!("test client display: {e}"));
+    let ids: Vec<(u64, u32)> = drawn.iter().filter_map(|d| d.glz).collect();
+    assert!(
+        ids.windows(2).all(|p| p[1].0 == p[0].0 + 1),
+        "GLZ ids run on without a gap across the restart (spice-gtk frees its \
+         window only over contiguous ids): {ids:?}"
+    );
+    let restart = ids
+        .iter()
+        .skip(1)
+        .position(|&(_, dist)| dist == 0)
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no image starting a new dictionary after the first: {ids:?}"));
+    assert!(
+        ids.len() > restart + 1,
+        "GLZ goes on after the restart: {ids:?}"
+    );
+}

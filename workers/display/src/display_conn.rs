@@ -63,6 +63,8 @@ pub struct DisplayConn {
     session_id: u32,
     wan: WanOptions,
     low_bandwidth: bool,
+    /// Where GLZ ids continue after a worker restart (`None`: from 0).
+    glz_resume_at: Option<u64>,
     /// The client's PREFERRED_COMPRESSION, which wins over the server's
     /// mode until the server's mode changes (as with the reference server).
     preferred: Option<u8>,
@@ -104,6 +106,7 @@ impl DisplayConn {
             low_bandwidth: false,
             link_wait_until: None,
             preferred: None,
+            glz_resume_at: None,
         };
         let auto = |w: crate::encode::WanSetting| w == crate::encode::WanSetting::Auto;
         if resume.is_none() && (auto(wan.jpeg) || auto(wan.zlib_glz)) {
@@ -115,9 +118,15 @@ impl DisplayConn {
             marked,
             ack_generation,
             preferred_compression,
+            glz_next_id,
         }) = resume
         {
             conn.preferred = *preferred_compression;
+            // spice-gtk's window only releases images once their ids are
+            // contiguous, so the new dictionary's ids continue exactly
+            // where the client's stopped (the state travels with the
+            // messages it describes, so it is never behind the client).
+            conn.glz_resume_at = *glz_next_id;
             // A new generation makes the client restart its ACK count, so
             // the window starts empty on both sides.
             conn.ack_generation = ack_generation.wrapping_add(1).max(1);
@@ -164,6 +173,11 @@ impl DisplayConn {
             marked: self.marked,
             ack_generation: self.ack_generation,
             preferred_compression: self.preferred,
+            glz_next_id: match &self.encoder {
+                Some(e) => e.glz_next_id(),
+                // Nothing encoded yet: still where a dead worker left it.
+                None => self.glz_resume_at,
+            },
         }
     }
 
@@ -435,11 +449,13 @@ impl DisplayConn {
     /// told the GLZ window, set to the current mode.
     fn encoder(&mut self, compression: Compression) -> &mut Encoder {
         let encoder = self.encoder.get_or_insert_with(|| {
-            // A channel taken over from a dead worker keeps no GLZ
-            // dictionary: the client's window still holds the old worker's
-            // image ids, which a new dictionary would collide with.
-            let glz_window = match (&self.init, self.resumed) {
-                (Some(init), false) => u32::try_from(init.glz_window_size).unwrap_or(0),
+            // A channel taken over from a dead worker continues GLZ past the
+            // ids the client's window may still hold; without a reported id
+            // to continue from, it sends no GLZ at all.
+            let glz_window = match (&self.init, self.resumed, self.glz_resume_at) {
+                (Some(init), false, _) | (Some(init), true, Some(_)) => {
+                    u32::try_from(init.glz_window_size).unwrap_or(0)
+                }
                 _ => 0,
             };
             let mut e = Encoder::new(
@@ -451,6 +467,9 @@ impl DisplayConn {
                 self.wan,
             );
             e.set_low_bandwidth(self.low_bandwidth);
+            if let Some(first) = self.glz_resume_at {
+                e.resume_glz_at(first);
+            }
             e
         });
         encoder.set_mode(compression);

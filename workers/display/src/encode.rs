@@ -339,6 +339,17 @@ impl Encoder {
         }
     }
 
+    /// Continues a dead worker's GLZ image numbering at `first_id` with a
+    /// fresh dictionary; call before the first image.
+    pub fn resume_glz_at(&mut self, first_id: u64) {
+        self.glz = GlzEncoder::starting_at(self.client.glz_window, first_id);
+    }
+
+    /// The id of the next GLZ image, when this client gets GLZ at all.
+    pub fn glz_next_id(&self) -> Option<u64> {
+        (self.client.glz_window > 0).then(|| self.glz.next_id())
+    }
+
     /// Records what the session's link measured; `auto` WAN codecs follow it
     /// from the next image.
     pub fn set_low_bandwidth(&mut self, low: bool) {

@@ -403,11 +403,25 @@ impl Worker {
         self.tx.send(&FromWorker::ChannelState { conn, state })
     }
 
+    /// Sends messages with the channel's state after them, if it changed.
     fn send(&mut self, conn: ConnId, messages: Vec<OutMessage>) -> Result<(), IpcError> {
         if messages.is_empty() {
             return Ok(());
         }
-        self.tx.send(&FromWorker::Send { conn, messages })
+        let state = match self.conns.get(&conn) {
+            Some(Conn::Display(d)) => Some(d.state()),
+            Some(Conn::Cursor(c)) => Some(c.state()),
+            None => None,
+        }
+        .filter(|s| self.reported.get(&conn) != Some(s));
+        if let Some(s) = &state {
+            self.reported.insert(conn, s.clone());
+        }
+        self.tx.send(&FromWorker::Send {
+            conn,
+            messages,
+            state,
+        })
     }
 
     fn flush_all(&mut self) -> Result<(), DisplayError> {

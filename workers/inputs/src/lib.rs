@@ -73,7 +73,11 @@ pub fn run(
 
 impl Worker {
     fn send(&mut self, conn: ConnId, messages: Vec<OutMessage>) -> Result<(), IpcError> {
-        self.tx.send(&FromWorker::Send { conn, messages })
+        self.tx.send(&FromWorker::Send {
+            conn,
+            messages,
+            state: None,
+        })
     }
 
     fn handle(&mut self, msg: ToWorker) -> Result<(), IpcError> {

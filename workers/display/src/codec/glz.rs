@@ -82,6 +82,21 @@ impl GlzEncoder {
         }
     }
 
+    /// A fresh dictionary whose first image takes id `first_id`: for a
+    /// client whose window still holds an earlier dictionary's images.
+    /// The first image says its window starts at itself, so the client
+    /// drops every older one before anything refers to them.
+    pub fn starting_at(window_pixels: u32, first_id: u64) -> Self {
+        let mut e = Self::new(window_pixels);
+        e.next_id = first_id;
+        e
+    }
+
+    /// The id the next image will take.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     /// Encodes `img` as a GLZ_RGB stream, header included, top-down.
     ///
     /// Every image this returns takes the next id: the caller must send
