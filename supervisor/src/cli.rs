@@ -29,7 +29,8 @@ pub enum Command {
     /// Internal: run as a channel worker (started by the supervisor).
     #[command(hide = true)]
     Worker(WorkerArgs),
-    /// Internal: run as the demo desktop host (started by the supervisor).
+    /// Internal: run as the host, demo desktop or X11 display (started by
+    /// the supervisor).
     #[command(hide = true)]
     Host(HostArgs),
 }
@@ -114,9 +115,54 @@ impl WanCompression {
     }
 }
 
+/// What the server shows: the built-in demo desktop or an X display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in demo desktop (`demo`).
+    Demo,
+    /// An existing X display (`x11:DISPLAY`, e.g. `x11::99`).
+    X11(String),
+}
+
+impl Source {
+    /// The spelling `parse_source` reads.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Demo => "demo".into(),
+            Source::X11(display) => format!("x11:{display}"),
+        }
+    }
+}
+
+/// Parses `demo` or `x11:DISPLAY`, where DISPLAY is what the `DISPLAY`
+/// variable would hold (`:99`, `:0.1`, `unix/:0`).
+pub fn parse_source(s: &str) -> Result<Source, String> {
+    if s == "demo" {
+        return Ok(Source::Demo);
+    }
+    let Some(display) = s.strip_prefix("x11:") else {
+        return Err(format!(
+            "expected demo or x11:DISPLAY (e.g. x11::99), got {s:?}"
+        ));
+    };
+    // The display name goes to the host's command line and into logs.
+    let printable = display.chars().all(|c| c.is_ascii_graphic());
+    if display.is_empty() || display.len() > 256 || !printable || !display.contains(':') {
+        return Err(format!(
+            "bad X display {display:?}: expected what DISPLAY holds, e.g. x11::99 for :99"
+        ));
+    }
+    Ok(Source::X11(display.to_string()))
+}
+
 /// Flags of the server itself.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
+    /// What to serve: `demo` (the built-in desktop) or `x11:DISPLAY`, an
+    /// existing X display such as `x11::99` for DISPLAY=:99 (see
+    /// docs/x11.md).
+    #[arg(long, value_name = "demo|x11:DISPLAY", value_parser = parse_source, default_value = "demo")]
+    pub source: Source,
     /// Address to listen on (ignored for sockets passed by systemd).
     #[arg(long, default_value = "127.0.0.1")]
     pub addr: IpAddr,
@@ -312,12 +358,17 @@ pub struct WorkerArgs {
 
 #[derive(Args, Debug)]
 pub struct HostArgs {
-    /// Only `demo` exists for now.
+    /// `demo` or `x11`.
     pub kind: String,
+    /// Demo: screen size.
     #[arg(long, value_parser = parse_size)]
-    pub size: (u32, u32),
+    pub size: Option<(u32, u32)>,
+    /// Demo: content seed.
     #[arg(long)]
-    pub seed: u64,
+    pub seed: Option<u64>,
+    /// X11: the display to share (what DISPLAY would hold).
+    #[arg(long)]
+    pub display: Option<String>,
     #[arg(long)]
     pub freeze: bool,
     #[arg(long)]
@@ -338,6 +389,23 @@ mod tests {
         assert!(parse_size("5000x800").is_err());
         assert!(parse_size("1280").is_err());
         assert!(parse_size("ax800").is_err());
+    }
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!(parse_source("demo"), Ok(Source::Demo));
+        assert_eq!(parse_source("x11::99"), Ok(Source::X11(":99".into())));
+        assert_eq!(
+            parse_source("x11:unix/:0.1"),
+            Ok(Source::X11("unix/:0.1".into()))
+        );
+        assert_eq!(
+            parse_source("x11::7").map(|s| s.name()),
+            Ok("x11::7".into())
+        );
+        for bad in ["x11:", "x11:99", "x11::9 9", "vnc::1", "", "X11::1"] {
+            assert!(parse_source(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

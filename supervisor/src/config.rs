@@ -6,6 +6,7 @@
 //! port = 5900
 //! password-file = "/etc/spicebox/password"
 //! image-compression = "lz4"
+//! source = "x11::99"
 //! control = "/run/spicebox/ctl.sock"
 //!
 //! [cpus]
@@ -23,7 +24,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, ValueEnum};
 use serde::Deserialize;
 
-use crate::cli::{parse_cpus, ImageCompression, ServeArgs, WanCompression, PINNABLE_ROLES};
+use crate::cli::{
+    parse_cpus, parse_source, ImageCompression, ServeArgs, WanCompression, PINNABLE_ROLES,
+};
 
 /// Largest configuration file read; a config is a few hundred bytes.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
@@ -38,6 +41,7 @@ struct ConfigFile {
     image_compression: Option<String>,
     jpeg_wan_compression: Option<String>,
     zlib_glz_wan_compression: Option<String>,
+    source: Option<String>,
     demo_seed: Option<u64>,
     demo_freeze: Option<bool>,
     control: Option<PathBuf>,
@@ -98,6 +102,10 @@ pub fn apply(args: &mut ServeArgs, matches: &ArgMatches, path: &Path) -> anyhow:
     ) {
         args.zlib_glz_wan_compression = WanCompression::from_str(&v, true)
             .map_err(|e| anyhow::anyhow!("bad zlib-glz-wan-compression {v:?} in config: {e}"))?;
+    }
+    if let (Some(v), true) = (cfg.source, unset("source")) {
+        args.source =
+            parse_source(&v).map_err(|e| anyhow::anyhow!("bad source {v:?} in config: {e}"))?;
     }
     if let (Some(v), true) = (cfg.demo_seed, unset("demo_seed")) {
         args.demo_seed = v;
@@ -162,6 +170,7 @@ mod tests {
         .expect("config");
         assert_eq!(args.port, 6000);
         assert_eq!(args.image_compression, ImageCompression::Off);
+        assert_eq!(args.source, crate::cli::Source::Demo);
         assert_eq!(
             args.cpus,
             CpuPins(vec![
@@ -169,6 +178,16 @@ mod tests {
                 ("display".into(), vec![1])
             ])
         );
+    }
+
+    #[test]
+    fn source_comes_from_the_file_unless_given() {
+        let args = load(&["spicebox"], "source = \"x11::5\"\n").expect("config");
+        assert_eq!(args.source, crate::cli::Source::X11(":5".into()));
+        let args =
+            load(&["spicebox", "--source", "demo"], "source = \"x11::5\"\n").expect("config");
+        assert_eq!(args.source, crate::cli::Source::Demo);
+        assert!(load(&["spicebox"], "source = \"x11:\"\n").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The host process (the demo desktop for now): spawning it with the shared
-//! framebuffer and doorbell, feeding it input, and relaying what it reports.
+//! The host process (the demo desktop, or an X display's capture):
+//! spawning it with the shared framebuffer and doorbell, feeding it input,
+//! and relaying what it reports.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use spicebox_ipc::{FromHost, ToHost};
 use tokio::sync::mpsc;
 
 use crate::children::{spawn_self, DOORBELL_FD, IPC_FD, SHM_FD};
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, Source};
 use crate::workers::Worker;
 
 /// A running host process.
@@ -17,7 +18,8 @@ pub struct Host {
 }
 
 impl Host {
-    /// Starts the demo host. `input` carries what the inputs worker produced.
+    /// Starts the host for `args.source`. `input` carries what the inputs
+    /// worker produced.
     pub fn start(
         args: &ServeArgs,
         shm: OwnedFd,
@@ -26,28 +28,13 @@ impl Host {
         inputs_worker: Arc<Worker>,
     ) -> anyhow::Result<Host> {
         let (ours, theirs) = spicebox_ipc::socket_pair()?;
-        let (w, h) = args.demo_size;
-        let mut cli = vec![
-            "host".to_string(),
-            "demo".to_string(),
-            format!("--size={w}x{h}"),
-            format!("--seed={}", args.demo_seed),
-        ];
-        if args.demo_freeze {
-            cli.push("--freeze".into());
-        }
-        if let Some(scene) = &args.demo_scene {
-            cli.push(format!("--scene={scene}"));
-        }
-        if let Some(log) = &args.demo_input_log {
-            cli.push(format!("--input-log={}", log.display()));
-        }
+        let cli = command_line(args);
         let mut child = spawn_self(
             &cli,
             vec![(theirs, IPC_FD), (shm, SHM_FD), (doorbell, DOORBELL_FD)],
         )?;
         let pid = child.id().unwrap_or(0);
-        tracing::info!(pid, "demo host started");
+        tracing::info!(pid, source = %args.source.name(), "host started");
         let (mut tx, mut rx) = spicebox_ipc::split_async::<ToHost, FromHost>(ours)?;
 
         tokio::spawn(async move {
@@ -76,5 +63,31 @@ impl Host {
             }
         });
         Ok(Host { pid })
+    }
+}
+
+/// The host role's arguments for `args.source`.
+fn command_line(args: &ServeArgs) -> Vec<String> {
+    match &args.source {
+        Source::X11(display) => vec!["host".into(), "x11".into(), format!("--display={display}")],
+        Source::Demo => {
+            let (w, h) = args.demo_size;
+            let mut cli = vec![
+                "host".to_string(),
+                "demo".to_string(),
+                format!("--size={w}x{h}"),
+                format!("--seed={}", args.demo_seed),
+            ];
+            if args.demo_freeze {
+                cli.push("--freeze".into());
+            }
+            if let Some(scene) = &args.demo_scene {
+                cli.push(format!("--scene={scene}"));
+            }
+            if let Some(log) = &args.demo_input_log {
+                cli.push(format!("--input-log={}", log.display()));
+            }
+            cli
+        }
     }
 }

@@ -102,9 +102,9 @@ fn lock_down(policy: &Policy, fault_at_start: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the host process.
+/// Runs the host process: the demo desktop or an X display's capture.
 pub fn host(args: HostArgs) -> anyhow::Result<()> {
-    if args.kind != "demo" {
+    if args.kind != "demo" && args.kind != "x11" {
         bail!("unknown host kind {:?}", args.kind);
     }
     let ipc = spicebox_sandbox::inherited_fd(IPC_FD).context("no ipc socket")?;
@@ -113,10 +113,16 @@ pub fn host(args: HostArgs) -> anyhow::Result<()> {
     let producer = spicebox_shm::Producer::open(shm).context("cannot map the framebuffer")?;
     let doorbell = spicebox_shm::Doorbell::from_fd(bell);
     let (tx, rx) = spicebox_ipc::split_sync(ipc);
+    if args.kind == "x11" {
+        let display = args.display.context("the x11 host needs --display")?;
+        let opts = spicebox_vdi::x11::X11Options::new(display);
+        return spicebox_vdi::x11::run(opts, producer, doorbell, tx, rx).context("x11 host failed");
+    }
+    let (width, height) = args.size.context("the demo host needs --size")?;
     let opts = spicebox_vdi::DemoOptions {
-        width: args.size.0,
-        height: args.size.1,
-        seed: args.seed,
+        width,
+        height,
+        seed: args.seed.context("the demo host needs --seed")?,
         freeze: args.freeze,
         input_log: args.input_log,
         scene: args.scene,

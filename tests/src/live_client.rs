@@ -171,6 +171,19 @@ impl Xvfb {
         format!(":{}", self.display)
     }
 
+    /// The X server's process id.
+    pub fn pid(&self) -> u32 {
+        self.proc.child.id()
+    }
+
+    /// Kills the X server at once (SIGKILL to its PID) and reaps it, as a
+    /// crash would end it.
+    pub fn kill(&mut self) {
+        // `Child::kill` sends SIGKILL to this child's PID only.
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+    }
+
     /// Fails when the X server has exited.
     pub fn check_running(&mut self) -> Result<(), String> {
         match self.proc.exited() {
@@ -178,6 +191,22 @@ impl Xvfb {
             Some(status) => Err(format!("Xvfb {} exited ({status})", self.display())),
         }
     }
+}
+
+/// Runs `xwd -root` on X display `display` (at most [`CAPTURE_TIMEOUT`]),
+/// writing the dump to `path`, and decodes it.
+pub fn xwd_root(display: &str, path: &Path) -> Result<Image, String> {
+    let bin = find_program("xwd").ok_or("xwd not found on PATH: install x11-apps")?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["-root", "-silent", "-display", display, "-out"])
+        .arg(path);
+    let out =
+        run_with_timeout(&mut cmd, CAPTURE_TIMEOUT).map_err(|e| format!("running xwd: {e}"))?;
+    if !out.success() {
+        return Err(format!("xwd failed: {}", out.describe()));
+    }
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_xwd(&data).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads the line Xvfb writes to `-displayfd` when it accepts clients.
@@ -276,22 +305,12 @@ impl LiveClient {
 
     /// The whole X screen, as xwd reads it.
     pub fn capture(&self) -> Result<Image, String> {
-        let bin = find_program("xwd").ok_or("xwd not found on PATH: install x11-apps")?;
         let n = self
             .captures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The newest capture is kept for post-mortem; older ones go.
         let path = self.dir.path().join(format!("capture-{}.xwd", n % 2));
-        let mut cmd = Command::new(bin);
-        cmd.args(["-root", "-silent", "-display", &self.display(), "-out"])
-            .arg(&path);
-        let out =
-            run_with_timeout(&mut cmd, CAPTURE_TIMEOUT).map_err(|e| format!("running xwd: {e}"))?;
-        if !out.success() {
-            return Err(format!("xwd failed: {}", out.describe()));
-        }
-        let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        parse_xwd(&data).map_err(|e| format!("{}: {e}", path.display()))
+        xwd_root(&self.display(), &path)
     }
 
     /// Captures until `expected` appears somewhere on the screen, exactly;

@@ -18,7 +18,7 @@ use crate::scripted::{self, Scene};
 
 /// Input events queued between the receiving thread and the frame loop;
 /// when full, the receiver stops reading and the socket pushes back.
-const INPUT_QUEUE: usize = 1024;
+pub(crate) const INPUT_QUEUE: usize = 1024;
 
 /// Runs the demo desktop host until the supervisor closes the link.
 ///
@@ -105,7 +105,7 @@ fn stride(desktop: &DemoDesktop) -> usize {
 
 /// Whether a send failed because the supervisor went away (which ends the
 /// host normally); other failures are errors.
-fn peer_gone(result: Result<(), IpcError>) -> Result<bool, VdiError> {
+pub(crate) fn peer_gone(result: Result<(), IpcError>) -> Result<bool, VdiError> {
     match result {
         Ok(()) => Ok(false),
         Err(e) if is_closed(&e) => Ok(true),
@@ -126,7 +126,7 @@ fn is_closed(error: &IpcError) -> bool {
 
 /// Reads input from the supervisor, logs it, and queues it for the frame
 /// loop. Returns Ok when the supervisor closes the link.
-fn receive_input(
+pub(crate) fn receive_input(
     mut rx: SyncReceiver<ToHost>,
     mut log: Option<InputLog>,
     events: SyncSender<InputEvent>,

@@ -1,5 +1,6 @@
 //! Host side of spicebox: the built-in demo desktop, the machine spicebox
-//! serves when nothing else is configured.
+//! serves when nothing else is configured, and [`x11`], which shares an
+//! existing X display.
 //!
 //! [`DemoDesktop`] is the pure picture and input state; [`run`] is the host
 //! process loop that publishes it through `spicebox-shm` and takes input
@@ -17,6 +18,7 @@ mod input_log;
 mod options;
 mod scene;
 pub mod scripted;
+pub mod x11;
 
 pub use desktop::{CursorShape, DemoDesktop};
 pub use error::VdiError;
