@@ -564,6 +564,20 @@ impl Server {
         run_with_timeout(&mut cmd, CTL_TIMEOUT).map_err(|e| format!("running spicebox ctl: {e}"))
     }
 
+    /// Runs `spicebox ctl ARGS` and panics unless it succeeded.
+    pub fn ctl_ok(&self, args: &[&str]) -> RunOutput {
+        let out = self
+            .ctl(args)
+            .unwrap_or_else(|e| panic!("ctl {}: {e}", args.join(" ")));
+        assert!(
+            out.success(),
+            "ctl {} failed: {}",
+            args.join(" "),
+            out.describe()
+        );
+        out
+    }
+
     /// `ctl status`, parsed, or why not.
     pub fn try_ctl_status(&self) -> Result<serde_json::Value, String> {
         let out = self.ctl(&["status"])?;

@@ -307,25 +307,7 @@ pub fn assert_same_image(label: &str, expected: &Image, actual: &Image) {
     if d.is_equal() {
         return;
     }
-    let dir = artifacts_dir();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.as_millis())
-        .unwrap_or(0);
-    let base = format!("{label}-{}-{stamp}", std::process::id());
-    let exp_path = dir.join(format!("{base}-expected.ppm"));
-    let act_path = dir.join(format!("{base}-actual.ppm"));
-    let saved = std::fs::create_dir_all(&dir)
-        .and_then(|_| expected.save_ppm(&exp_path))
-        .and_then(|_| actual.save_ppm(&act_path));
-    match saved {
-        Ok(()) => eprintln!(
-            "{label}: pictures differ; saved\n  expected: {}\n  actual:   {}",
-            exp_path.display(),
-            act_path.display()
-        ),
-        Err(e) => eprintln!("{label}: pictures differ; could not save them: {e}"),
-    }
+    save_pair(&format!("{label}: pictures differ"), expected, actual);
     panic!("{label}: {d}");
 }
 
@@ -375,7 +357,9 @@ fn save_pair(label: &str, expected: &Image, actual: &Image) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|t| t.as_millis())
         .unwrap_or(0);
-    let base = format!("{label}-{}-{stamp}", std::process::id());
+    // The label may carry a reason after a colon; files take the name only.
+    let name = label.split(':').next().unwrap_or(label);
+    let base = format!("{name}-{}-{stamp}", std::process::id());
     let exp_path = dir.join(format!("{base}-expected.ppm"));
     let act_path = dir.join(format!("{base}-actual.ppm"));
     let saved = std::fs::create_dir_all(&dir)
@@ -383,7 +367,7 @@ fn save_pair(label: &str, expected: &Image, actual: &Image) {
         .and_then(|_| actual.save_ppm(&act_path));
     match saved {
         Ok(()) => eprintln!(
-            "{label}: saved\n  expected: {}\n  actual:   {}",
+            "{label}; saved\n  expected: {}\n  actual:   {}",
             exp_path.display(),
             act_path.display()
         ),

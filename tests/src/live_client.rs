@@ -364,6 +364,29 @@ impl LiveClient {
             std::thread::sleep(POLL);
         }
     }
+
+    /// Like [`LiveClient::wait_shows_at`], but panics on a mismatch with
+    /// the differing pixels (both pictures saved under `label`) and keeps
+    /// spicy's log and captures for a post-mortem.
+    pub fn assert_shows_at(
+        &mut self,
+        label: &str,
+        expected: &Image,
+        at: (u32, u32),
+        timeout: Duration,
+    ) {
+        let Err(mismatch) = self.wait_shows_at(expected, at, timeout) else {
+            return;
+        };
+        eprintln!(
+            "spicy's log and captures kept in {}",
+            self.keep_files().display()
+        );
+        match &mismatch.shown {
+            Some(shown) => crate::image::assert_same_image(label, expected, shown),
+            None => panic!("{label}: {mismatch}"),
+        }
+    }
 }
 
 /// What [`LiveClient::wait_shows_at`] saw instead of the expected picture.

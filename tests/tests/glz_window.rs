@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use spicebox_protocol::display::IMAGE_TYPE_GLZ_RGB;
-use spicebox_tests::harness::{assert_same_image, Server};
+use spicebox_tests::harness::Server;
 use spicebox_tests::live_client::{press_start_key, DrawRecorder, Drawn, LiveClient};
 use spicebox_vdi::scripted::glz_slide::FRAMES;
 
@@ -52,16 +52,7 @@ fn glz_window_slides_and_the_client_decodes_every_frame() {
     let finished = server.wait_for_log(&["scene finished", "glz-slide"], Duration::from_secs(90));
     assert!(!finished.is_empty(), "the scene did not finish");
     let last = server.screendump();
-    if let Err(mismatch) = live.wait_shows_at(&last, at, Duration::from_secs(30)) {
-        eprintln!(
-            "spicy's log and captures kept in {}",
-            live.keep_files().display()
-        );
-        match &mismatch.shown {
-            Some(shown) => assert_same_image("glz-slide-final", &last, shown),
-            None => panic!("{mismatch}"),
-        }
-    }
+    live.assert_shows_at("glz-slide-final", &last, at, Duration::from_secs(30));
     let log = server.log_text();
     assert!(
         !log.contains("encoder failed"),
@@ -162,23 +153,11 @@ fn glz_continues_across_a_worker_restart() {
 
     press_start_key(&server).unwrap_or_else(|e| panic!("{e}"));
     std::thread::sleep(Duration::from_millis(400));
-    let out = server
-        .ctl(&["restart-worker", "display"])
-        .unwrap_or_else(|e| panic!("ctl restart-worker: {e}"));
-    assert!(out.success(), "ctl restart-worker: {}", out.describe());
+    server.ctl_ok(&["restart-worker", "display"]);
     let finished = server.wait_for_log(&["scene finished", "glz-slide"], Duration::from_secs(90));
     assert!(!finished.is_empty(), "the scene did not finish");
     let last = server.screendump();
-    if let Err(mismatch) = live.wait_shows_at(&last, at, Duration::from_secs(30)) {
-        eprintln!(
-            "spicy's log and captures kept in {}",
-            live.keep_files().display()
-        );
-        match &mismatch.shown {
-            Some(shown) => assert_same_image("glz-after-restart", &last, shown),
-            None => panic!("{mismatch}"),
-        }
-    }
+    live.assert_shows_at("glz-after-restart", &last, at, Duration::from_secs(30));
 
     let drawn = recorder
         .finish()

@@ -68,10 +68,7 @@ fn client_preference_wins_until_the_server_mode_changes() {
     );
 
     // A restarted worker keeps the preference.
-    let out = server
-        .ctl(&["restart-worker", "display"])
-        .unwrap_or_else(|e| panic!("ctl restart-worker: {e}"));
-    assert!(out.success(), "ctl restart-worker: {}", out.describe());
+    server.ctl_ok(&["restart-worker", "display"]);
     let _ = draws_after_key(&mut display, &mut inputs, 0x20);
     let types = draws_after_key(&mut display, &mut inputs, 0x21);
     assert!(
@@ -80,10 +77,7 @@ fn client_preference_wins_until_the_server_mode_changes() {
     );
 
     // The server's own change of mode takes over.
-    let out = server
-        .ctl(&["set", "image-compression", "lz"])
-        .unwrap_or_else(|e| panic!("ctl set: {e}"));
-    assert!(out.success(), "ctl set: {}", out.describe());
+    server.ctl_ok(&["set", "image-compression", "lz"]);
     let types = draws_after_key(&mut display, &mut inputs, 0x22);
     assert!(
         types.iter().all(|&t| t == IMAGE_TYPE_LZ_RGB),
