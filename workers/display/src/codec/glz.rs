@@ -206,10 +206,6 @@ impl GlzEncoder {
             base,
             window: &self.window,
             win_start: self.window.front().map_or(base, |f| f.base),
-            newest: self
-                .window
-                .back()
-                .map_or((base, &[][..]), |b| (b.base, &b.pixels[..])),
         };
         // The previous image, when it has the same width: unchanged areas
         // sit at the same index, scrolled ones at a row shift.
@@ -228,9 +224,12 @@ impl GlzEncoder {
         // updated at each row start.
         let mut row_delta = None;
         let mut row_end = 0;
+        // Candidates at fixed offsets, resolved at each row start and after
+        // each match.
+        let mut follows: Vec<Follow> = Vec::with_capacity(3 + RECENT);
+        let mut stale = true;
         let mut i = 0;
-        while i < n {
-            let here = base + i as u64;
+        while i + 2 < n {
             if i >= row_end {
                 let y = i / w;
                 row_end = (y + 1) * w;
@@ -240,64 +239,123 @@ impl GlzEncoder {
                     .copied()
                     .flatten()
                     .map(|row| row as i64 - row_start as i64);
+                stale = true;
             }
-            let mut hashed = u64::MAX;
-            if let Some(&[x0, x1, x2]) = p.get(i..i + 3) {
-                let (h, check) = hash3(x0, x1, x2);
-                let stored = table[h];
-                // Inside a run the distance-1 candidate does better.
-                if i == 0 || !(p[i - 1] == x0 && x0 == x1 && x1 == x2) {
-                    table[h] = (u64::from(check) << 32) | u64::from(here as u32);
-                }
-                if (stored >> 32) as u32 == check {
-                    // The window spans less than 2^32 pixels, so the low 32
-                    // bits name a position; a stale one is still checked
-                    // pixel by pixel.
-                    let back = u64::from((here as u32).wrapping_sub(stored as u32));
-                    if back > 0 && back <= here {
-                        hashed = here - back;
+            if stale {
+                follows.clear();
+                let deltas = [last_delta, same_shape_delta, row_delta]
+                    .into_iter()
+                    .flatten()
+                    .chain(recent.iter().copied().filter(|&d| d != 0));
+                for delta in deltas {
+                    // Runs and the row above have candidates of their own.
+                    if delta == -1
+                        || delta == -(w as i64)
+                        || follows.iter().any(|f| f.delta == delta)
+                    {
+                        continue;
+                    }
+                    if let Some(f) = src.follow(i, delta) {
+                        follows.push(f);
                     }
                 }
+                stale = false;
             }
-            // Candidate sources, as global positions (u64::MAX: none), in
-            // the order that breaks ties.
-            let at = |delta: Option<i64>| {
-                delta
-                    .and_then(|d| here.checked_add_signed(d))
-                    .unwrap_or(u64::MAX)
-            };
-            let mut cands = [u64::MAX; 6 + RECENT];
-            cands[0] = hashed;
-            if i > 0 {
-                cands[1] = here - 1;
+            let (x0, x1, x2) = (p[i], p[i + 1], p[i + 2]);
+            if i > 0 && p[i - 1] == x0 && x0 == x1 && x1 == x2 {
+                // A run: coded at once.
+                let len = 3 + lz::run_len(&p[i + 3..], x0);
+                lz::push_literals(out, &p[lit_start..i]);
+                push_match(out, len, 0, 0);
+                i += len;
+                lit_start = i;
+                continue;
             }
-            if i >= w {
-                cands[2] = here - w as u64;
-            }
-            cands[3] = at(last_delta);
-            cands[4] = at(same_shape_delta);
-            cands[5] = at(row_delta);
-            for (c, &delta) in cands[6..].iter_mut().zip(recent.iter()) {
-                if delta != 0 {
-                    *c = at(Some(delta));
+            let here = base + i as u64;
+            let (h, check) = hash3(x0, x1, x2);
+            let stored = table[h];
+            table[h] = (u64::from(check) << 32) | u64::from(here as u32);
+            let mut hashed = None;
+            if (stored >> 32) as u32 == check {
+                // The window spans less than 2^32 pixels, so the low 32
+                // bits name a position; a stale one is still checked
+                // pixel by pixel.
+                let back = u64::from((here as u32).wrapping_sub(stored as u32));
+                if back > 0 && back <= here {
+                    hashed = src
+                        .at(here - back)
+                        .filter(|(source, _, _)| source.get(..2) == Some(&[x0, x1]))
+                        .map(|(source, image_dist, s)| (source, image_dist, s, -(back as i64)));
                 }
             }
-            if !src.any_pair(i, &cands) {
+            // The common case on noisy content: no candidate repeats the
+            // next two pixels (a shorter match saves nothing).
+            let near = |d: usize| d <= i && p[i - d] == x0 && p[i - d + 1] == x1;
+            let (run, above) = (near(1), near(w));
+            if hashed.is_none()
+                && !run
+                && !above
+                && !follows.iter().any(|f| f.pair(i) == Some([x0, x1]))
+            {
                 i += 1;
                 continue;
             }
-            match src.best(i, &cands) {
+            // The candidate that saves most bytes; the first wins ties.
+            let mut best: Option<Match> = None;
+            let mut consider = |source: &[u32], image_dist: u64, s: usize, delta: i64| {
+                // Only a longer match is worth measuring.
+                if let Some(b) = best {
+                    match (source.get(b.len), p.get(i + b.len)) {
+                        (Some(x), Some(y)) if x == y => {}
+                        _ => return,
+                    }
+                }
+                let len = lz::common_len(source, &p[i..]);
+                let pixel_ofs = if image_dist == 0 { i - s - 1 } else { s };
+                let Some(cost) = match_cost(len, image_dist, pixel_ofs) else {
+                    return;
+                };
+                let saving = (len * 3) as isize - cost as isize;
+                if !matches!(best, Some(b) if b.saving >= saving) {
+                    best = Some(Match {
+                        len,
+                        image_dist,
+                        pixel_ofs,
+                        delta,
+                        saving,
+                    });
+                }
+            };
+            if let Some((source, image_dist, s, delta)) = hashed {
+                consider(source, image_dist, s, delta);
+            }
+            if run {
+                consider(&p[i - 1..], 0, i - 1, -1);
+            }
+            if above {
+                consider(&p[i - w..], 0, i - w, -(w as i64));
+            }
+            for f in &follows {
+                if f.pair(i) == Some([x0, x1]) {
+                    let s = i.wrapping_add_signed(f.off);
+                    consider(&f.src[s..], f.image_dist, s, f.delta);
+                }
+            }
+            match best {
                 Some(m) if m.saving > 1 => {
                     lz::push_literals(out, &p[lit_start..i]);
                     push_match(out, m.len, m.image_dist, m.pixel_ofs);
-                    let delta = m.source as i64 - here as i64;
+                    let delta = m.delta;
                     last_delta = Some(delta);
-                    // Runs and the row above have candidates of their own.
                     if m.len >= RECENT_MIN_LEN && delta != -1 && delta != -(w as i64) {
                         remember(recent, delta);
                     }
+                    // Runs and the row above have candidates of their own.
+                    stale |= delta != -1
+                        && delta != -(w as i64)
+                        && !follows.iter().any(|f| f.delta == delta);
                     let end = i + m.len;
-                    hash_range(table, p, base, i + 1, end, delta == -1);
+                    hash_tail(table, p, base, i + 1, end);
                     i = end;
                     lit_start = i;
                 }
@@ -308,28 +366,14 @@ impl GlzEncoder {
     }
 }
 
-/// Hashes the positions `from..to` of image `p` (first pixel at global
-/// `base`) into `table`: the inside of a match just coded. `from >= 1`.
-/// Positions inside runs (the pixel before and the three hashed all equal)
-/// are skipped, a run at a time: the distance-1 candidate finds runs; a match that is itself a run (`run`) leaves only its last two
-/// positions to check.
-fn hash_range(table: &mut [u64], p: &[u32], base: u64, from: usize, to: usize, run: bool) {
-    let to = to.min(p.len().saturating_sub(2));
-    let mut k = if run {
-        from.max(to.saturating_sub(2))
-    } else {
-        from
-    };
-    while k < to {
-        let [before, a, b, c] = [p[k - 1], p[k], p[k + 1], p[k + 2]];
-        if before == a && a == b && b == c {
-            // Position k' is in the run while p[k' + 2] still is.
-            k += 1 + p[k + 3..to + 2].iter().take_while(|&&x| x == a).count();
-            continue;
-        }
-        let (h, check) = hash3(a, b, c);
+/// Hashes the last two positions of a match of image `p` (first pixel at
+/// global `base`) that ends at `end` (none before `from`) into `table`:
+/// later data most often repeats what follows a match; the inside of a
+/// match is not hashed.
+fn hash_tail(table: &mut [u64], p: &[u32], base: u64, from: usize, end: usize) {
+    for k in from.max(end.saturating_sub(2))..end.min(p.len().saturating_sub(2)) {
+        let (h, check) = hash3(p[k], p[k + 1], p[k + 2]);
         table[h] = (u64::from(check) << 32) | u64::from((base + k as u64) as u32);
-        k += 1;
     }
 }
 
@@ -381,111 +425,77 @@ struct Sources<'a> {
     window: &'a VecDeque<WindowImage>,
     /// Global position of the window's first pixel.
     win_start: u64,
-    /// The newest window image's first global position and pixels: most
-    /// cross-image candidates point there.
-    newest: (u64, &'a [u32]),
 }
 
-impl Sources<'_> {
-    /// The pixels from global position `g` to the end of its image, that
-    /// image's distance back from the one being coded and `g`'s index in
-    /// it; `None` outside the window.
-    fn at(&self, g: u64) -> Option<(&[u32], u64, usize)> {
+impl<'a> Sources<'a> {
+    /// The image holding global position `g` (the one being coded or
+    /// one of the window): its pixels, its distance back from the one
+    /// being coded and `g`'s index in it; `None` outside the window.
+    fn image_at(&self, g: u64) -> Option<(&'a [u32], u64, usize)> {
         if g >= self.base {
             let s = usize::try_from(g - self.base).ok()?;
-            return Some((self.p.get(s..)?, 0, s));
+            return (s < self.p.len()).then_some((self.p, 0, s));
         }
         if g < self.win_start {
             return None;
         }
-        let im = match self.window.back() {
+        let window: &'a VecDeque<WindowImage> = self.window;
+        let im = match window.back() {
             Some(last) if last.base <= g => last,
             _ => {
-                let k = self
-                    .window
-                    .partition_point(|im| im.base <= g)
-                    .checked_sub(1)?;
-                self.window.get(k)?
+                let k = window.partition_point(|im| im.base <= g).checked_sub(1)?;
+                window.get(k)?
             }
         };
         let s = usize::try_from(g - im.base).ok()?;
-        Some((im.pixels.get(s..)?, self.id - im.id, s))
+        (s < im.pixels.len()).then_some((&im.pixels[..], self.id - im.id, s))
     }
 
-    /// Whether any of the candidate global positions `cands` (`u64::MAX`:
-    /// none) repeats the two pixels at `i`: the cheap screen before
-    /// `best`, which most pixels of noisy content fail. Shorter matches
-    /// save nothing.
-    fn any_pair(&self, i: usize, cands: &[u64]) -> bool {
-        let (Some(&x0), Some(&x1)) = (self.p.get(i), self.p.get(i + 1)) else {
-            return false;
-        };
+    /// The pixels from global position `g` to the end of its image, that
+    /// image's distance back from the one being coded and `g`'s index in
+    /// it; `None` outside the window.
+    fn at(&self, g: u64) -> Option<(&'a [u32], u64, usize)> {
+        let (pixels, image_dist, s) = self.image_at(g)?;
+        Some((&pixels[s..], image_dist, s))
+    }
+
+    /// The candidate `delta` pixels away from pixel `i` of the image being
+    /// coded and from the pixels after it, while they stay in the image
+    /// `i + delta` falls in; `None` if that is not an earlier pixel of
+    /// the window or of the image.
+    fn follow(&self, i: usize, delta: i64) -> Option<Follow<'a>> {
         let here = self.base + i as u64;
-        cands.iter().any(|&g| {
-            if g >= here {
-                false
-            } else if g >= self.base {
-                // An earlier pixel of this image: the next one exists.
-                let s = (g - self.base) as usize;
-                self.p[s] == x0 && self.p[s + 1] == x1
-            } else if g >= self.newest.0 {
-                let s = (g - self.newest.0) as usize;
-                self.newest.1.get(s..s + 2) == Some(&[x0, x1])
-            } else {
-                self.pair_in_window(g) == Some([x0, x1])
-            }
+        let g = here.checked_add_signed(delta).filter(|&g| g < here)?;
+        let (src, image_dist, s) = self.image_at(g)?;
+        Some(Follow {
+            src,
+            lim: src.len() - 1,
+            off: s as isize - i as isize,
+            image_dist,
+            delta,
         })
     }
+}
 
-    /// The two pixels at global position `g` of the window, if its image
-    /// holds both.
-    #[inline(never)]
-    fn pair_in_window(&self, g: u64) -> Option<[u32; 2]> {
-        let (source, _, _) = self.at(g)?;
-        match source {
-            &[a, b, ..] => Some([a, b]),
-            _ => None,
-        }
-    }
+/// A candidate source at a fixed offset from the pixel being coded.
+struct Follow<'a> {
+    /// The image the source lies in.
+    src: &'a [u32],
+    /// Pixels of `src` that have a next one.
+    lim: usize,
+    /// Index in `src` minus index in the image being coded.
+    off: isize,
+    /// `src`'s distance back from the image being coded.
+    image_dist: u64,
+    /// Global position of the source minus that of the pixel.
+    delta: i64,
+}
 
-    /// The best match at pixel `i` among the candidate global positions
-    /// `cands` (`u64::MAX`: none), by bytes saved; the first wins ties.
-    fn best(&self, i: usize, cands: &[u64]) -> Option<Match> {
-        let here = self.base + i as u64;
-        let (Some(&x0), Some(&x1)) = (self.p.get(i), self.p.get(i + 1)) else {
-            // A one-pixel match saves nothing.
-            return None;
-        };
-        let mut best: Option<Match> = None;
-        for (k, &g) in cands.iter().enumerate() {
-            if g >= here {
-                continue;
-            }
-            let Some((source, image_dist, s)) = self.at(g) else {
-                continue;
-            };
-            // Most candidates fail on the first two pixels; shorter matches
-            // save nothing, so this screen drops no useful one.
-            if source.get(..2) != Some(&[x0, x1]) || cands[..k].contains(&g) {
-                continue;
-            }
-            let len = lz::common_len(source, &self.p[i..]);
-            let pixel_ofs = if image_dist == 0 { i - s - 1 } else { s };
-            let Some(cost) = match_cost(len, image_dist, pixel_ofs) else {
-                continue;
-            };
-            let saving = (len * 3) as isize - cost as isize;
-            if !matches!(best, Some(b) if b.saving >= saving) {
-                best = Some(Match {
-                    len,
-                    image_dist,
-                    pixel_ofs,
-                    source: g,
-                    saving,
-                });
-            }
-        }
-        best
+impl Follow<'_> {
+    /// The two source pixels for pixel `i`, if `src` holds them.
+    fn pair(&self, i: usize) -> Option<[u32; 2]> {
+        let s = i.wrapping_add_signed(self.off);
+        (s < self.lim).then(|| [self.src[s], self.src[s + 1]])
     }
 }
 
@@ -514,8 +524,8 @@ struct Match {
     image_dist: u64,
     /// Distance − 1 inside the image, or the absolute index in another.
     pixel_ofs: usize,
-    /// Global position of the source.
-    source: u64,
+    /// Global position of the source minus that of the match.
+    delta: i64,
     saving: isize,
 }
 

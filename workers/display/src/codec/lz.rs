@@ -11,9 +11,12 @@
 //! big-endian u16. RGBA images carry an RGB pass, then an alpha-only pass;
 //! XXXA streams (the alpha plane of JPEG_ALPHA) carry the alpha pass alone.
 //!
-//! The match finder (shared with GLZ for its in-image passes) hashes three
-//! pixels and also tries the previous pixel (runs), the pixel above and the
-//! distance of the last match; it takes the candidate that saves most bytes.
+//! The match finder (shared with GLZ for its alpha pass) codes a run at
+//! once; elsewhere it hashes three pixels (one entry per hash, with a check
+//! that spares reading the pixels of a wrong candidate) and also tries the
+//! previous pixel, the pixel above and the distance of the last match,
+//! taking the candidate that saves most bytes. Only the last positions of
+//! a match are hashed, and long literal stretches are searched sparsely.
 
 use super::{CodecError, Pixels};
 
@@ -62,7 +65,7 @@ pub fn encode(img: &Pixels) -> Result<Vec<u8>, CodecError> {
 #[derive(Default)]
 struct Scratch {
     units: Vec<u32>,
-    table: Vec<u32>,
+    table: Vec<u64>,
 }
 
 thread_local! {
@@ -138,8 +141,8 @@ pub(super) trait Unit: Copy + Eq {
     const LITERAL_BYTES: usize;
     /// Appends the literals.
     fn put_all(units: &[Self], out: &mut Vec<u8>);
-    /// Hash of three consecutive units, `bits` wide.
-    fn hash3(a: Self, b: Self, c: Self, bits: u32) -> usize;
+    /// The unit as a word of at most 24 bits, for hashing.
+    fn word(self) -> u32;
 }
 
 impl Unit for u32 {
@@ -151,8 +154,8 @@ impl Unit for u32 {
             dst.copy_from_slice(&u.to_le_bytes()[..3]);
         }
     }
-    fn hash3(a: u32, b: u32, c: u32, bits: u32) -> usize {
-        hash_words(a, b, c, bits)
+    fn word(self) -> u32 {
+        self
     }
 }
 
@@ -161,17 +164,19 @@ impl Unit for u8 {
     fn put_all(units: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(units);
     }
-    fn hash3(a: u8, b: u8, c: u8, bits: u32) -> usize {
-        hash_words(u32::from(a), u32::from(b), u32::from(c), bits)
+    fn word(self) -> u32 {
+        u32::from(self)
     }
 }
 
-/// Hash of three 24-bit words into `bits` bits.
-pub(super) fn hash_words(a: u32, b: u32, c: u32, bits: u32) -> usize {
-    let x = (u64::from(a) | (u64::from(b) << 24)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// Hash-table index (`bits` wide, `bits < 32`) and 32-bit check of three
+/// 24-bit words. The check, stored beside the position, rejects most
+/// wrong candidates without reading the (likely uncached) pixels there.
+pub(super) fn hash_check(a: u32, b: u32, c: u32, bits: u32) -> (usize, u32) {
+    let x = (u64::from(a) | (u64::from(b) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ u64::from(c).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-    // The shift leaves at most `bits` (< 32) bits.
-    (x >> (64 - bits)) as usize
+    let x = x ^ (x >> 29);
+    ((x >> (64 - bits)) as usize, x as u32)
 }
 
 /// Length of the common prefix of `a` and `b`. Compares eight units at a
@@ -197,7 +202,7 @@ pub(super) fn common_len<T: Copy + Eq>(a: &[T], b: &[T]) -> usize {
 }
 
 /// Units at the start of `p` equal to `v`.
-fn run_len<T: Unit>(p: &[T], v: T) -> usize {
+pub(super) fn run_len<T: Unit>(p: &[T], v: T) -> usize {
     let mut k = 0;
     for c in p.chunks_exact(8) {
         if !c.iter().fold(true, |all, &x| all & (x == v)) {
@@ -208,29 +213,14 @@ fn run_len<T: Unit>(p: &[T], v: T) -> usize {
     k + p[k..].iter().take_while(|&&x| x == v).count()
 }
 
-/// Hashes the positions `from..to` of `p` into `table` (positions inside a
-/// match just coded, so that later data can refer to them). `from >= 1`.
-/// Positions inside runs (the unit before and the three hashed all equal)
-/// are skipped, a run at a time: the distance-1 candidate finds runs;
-/// `distance` is the match's: a run (1) leaves only its last two
-/// positions to check.
-fn hash_range<T: Unit>(table: &mut [u32], p: &[T], from: usize, to: usize, distance: usize) {
-    let to = to.min(p.len().saturating_sub(2));
-    let mut k = if distance == 1 {
-        from.max(to.saturating_sub(2))
-    } else {
-        from
-    };
-    while k < to {
-        let [before, a, b, c] = [p[k - 1], p[k], p[k + 1], p[k + 2]];
-        if before == a && a == b && b == c {
-            // Position k' is in the run while p[k' + 2] still is.
-            k += 1 + run_len(&p[k + 3..to + 2], a);
-            continue;
-        }
-        // Positions fit in u32: images hold fewer than 2^28 pixels.
-        table[T::hash3(a, b, c, HASH_BITS)] = k as u32;
-        k += 1;
+/// Hashes the last two positions of a match that ends at `end` (none
+/// before `from`) into `table`, as later data most often repeats what
+/// follows a match; the inside of a match is not hashed.
+fn hash_tail<T: Unit>(table: &mut [u64], p: &[T], from: usize, end: usize) {
+    for k in from.max(end.saturating_sub(2))..end.min(p.len().saturating_sub(2)) {
+        let (h, check) = hash_check(p[k].word(), p[k + 1].word(), p[k + 2].word(), HASH_BITS);
+        // Positions fit in 32 bits: images hold fewer than 2^28 pixels.
+        table[h] = (u64::from(check) << 32) | k as u64;
     }
 }
 
@@ -319,7 +309,7 @@ struct Found {
 
 /// The best of the candidate `distances` back from unit `i` of `p` (0 or
 /// beyond the format's reach: none), by bytes saved over literals; the
-/// first wins ties.
+/// first wins ties, and a later one is measured only if it is longer.
 fn best_match<T: Unit, F: Format>(
     p: &[T],
     i: usize,
@@ -341,6 +331,12 @@ fn best_match<T: Unit, F: Format>(
         {
             continue;
         }
+        // Only a longer match is worth measuring.
+        if let Some(b) = best {
+            if p.get(i + b.len) != Some(&p[i - distance + b.len]) {
+                continue;
+            }
+        }
         let len = common_len(&p[i - distance..], &p[i..]);
         if len < fmt.min_len() {
             continue;
@@ -360,11 +356,16 @@ fn best_match<T: Unit, F: Format>(
 /// Codes the units `p` of one image, `width` units a row, as literal runs
 /// and in-image matches coded by `fmt`. `table` is scratch for the hash
 /// table (any contents).
+///
+/// A run (the unit before and the next three equal) is coded at once.
+/// Elsewhere the candidates are the last position with the same
+/// three-unit hash, the unit before, the row above and the last match's
+/// distance; the one that saves most bytes wins.
 pub(super) fn encode_units<T: Unit, F: Format>(
     p: &[T],
     width: usize,
     fmt: &F,
-    table: &mut Vec<u32>,
+    table: &mut Vec<u64>,
     out: &mut Vec<u8>,
 ) {
     let n = p.len();
@@ -374,30 +375,34 @@ pub(super) fn encode_units<T: Unit, F: Format>(
     let mut lit_start = 0;
     let mut last_distance = 0;
     let mut i = 0;
-    while i < n {
-        // Candidates: the last position with the same three-unit hash, a
-        // run, the row above and the last match's distance.
+    while i + 2 < n {
+        let (x0, x1, x2) = (p[i], p[i + 1], p[i + 2]);
+        if i > 0 && p[i - 1] == x0 && x0 == x1 && x1 == x2 {
+            let len = 3 + run_len(&p[i + 3..], x0);
+            push_literals(out, &p[lit_start..i]);
+            fmt.push_match(out, 1, len);
+            i += len;
+            lit_start = i;
+            continue;
+        }
+        let (h, check) = hash_check(x0.word(), x1.word(), x2.word(), HASH_BITS);
+        let entry = table[h];
+        // Positions fit in 32 bits: images hold fewer than 2^28 pixels.
+        table[h] = (u64::from(check) << 32) | i as u64;
         let mut distances = [0, 1, width, last_distance];
-        if let Some(&[x0, x1, x2]) = p.get(i..i + 3) {
-            let h = T::hash3(x0, x1, x2, HASH_BITS);
-            let cand = table[h] as usize;
-            // Inside a run the distance-1 candidate does better.
-            if i == 0 || !(p[i - 1] == x0 && x0 == x1 && x1 == x2) {
-                // Positions fit in u32: images hold fewer than 2^28 pixels.
-                table[h] = i as u32;
-            }
-            if cand < i {
-                distances[0] = i - cand;
-            }
-            // The common case on noisy content: no candidate matches two
-            // units (a shorter match saves nothing), so skip the full
-            // evaluation.
-            let reach = i.min(max_distance);
-            let hit = |d: usize| d.wrapping_sub(1) < reach && p[i - d] == x0 && p[i - d + 1] == x1;
-            if !(hit(distances[0]) || hit(1) || hit(width) || hit(last_distance)) {
-                i += 1;
-                continue;
-            }
+        if (entry >> 32) as u32 == check {
+            distances[0] = i.wrapping_sub(entry as u32 as usize);
+        }
+        // The common case on noisy content: no candidate matches two
+        // units (a shorter match saves nothing), so skip the full
+        // evaluation.
+        let reach = i.min(max_distance);
+        let hit = |d: usize| d.wrapping_sub(1) < reach && p[i - d] == x0 && p[i - d + 1] == x1;
+        if !(hit(distances[0]) || hit(1) || hit(width) || hit(last_distance)) {
+            // Long literal stretches (noisy content) are searched more
+            // sparsely: a repeat long enough to matter is still found.
+            i += 1 + ((i - lit_start) >> 6).min(2);
+            continue;
         }
         match best_match(p, i, &distances, fmt) {
             Some(found) if found.saving > 1 => {
@@ -405,7 +410,7 @@ pub(super) fn encode_units<T: Unit, F: Format>(
                 fmt.push_match(out, found.distance, found.len);
                 last_distance = found.distance;
                 let end = i + found.len;
-                hash_range(table, p, i + 1, end, found.distance);
+                hash_tail(table, p, i + 1, end);
                 i = end;
                 lit_start = i;
             }
