@@ -18,6 +18,10 @@ declare -A tools=(
     [Xvfb]=xvfb
     [xwd]=x11-apps
     [systemd-socket-activate]=systemd
+    # The QEMU test: the VM, its private bus. Its guest is built from
+    # Debian packages by tests/guest/build.sh with apt-get download.
+    [qemu-system-x86_64]=qemu-system-x86
+    [dbus-daemon]=dbus
 )
 
 missing_pkgs=()
@@ -50,6 +54,18 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "test.sh: cargo not found; install Rust (https://rustup.rs) first" >&2
     exit 1
+fi
+
+# tests/guest/build.sh downloads the guest's kernel with apt-get; a
+# machine that never read the package lists knows no package yet.
+if command -v apt-cache >/dev/null 2>&1 &&
+    ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+    echo "test.sh: reading the package lists for the test guest" >&2
+    if [[ $(id -u) -eq 0 ]]; then
+        apt-get update
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo apt-get update
+    fi
 fi
 
 cargo build --workspace --all-targets

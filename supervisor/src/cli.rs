@@ -122,6 +122,10 @@ pub enum Source {
     Demo,
     /// An existing X display (`x11:DISPLAY`, e.g. `x11::99`).
     X11(String),
+    /// A QEMU VM's D-Bus display (`qemu-dbus:ADDRESS`): the D-Bus address
+    /// of the bus QEMU joined, or None (`qemu-dbus`) for the one in
+    /// `DBUS_SESSION_BUS_ADDRESS`, as libvirt hands it over.
+    QemuDbus(Option<String>),
 }
 
 impl Source {
@@ -130,19 +134,28 @@ impl Source {
         match self {
             Source::Demo => "demo".into(),
             Source::X11(display) => format!("x11:{display}"),
+            Source::QemuDbus(Some(address)) => format!("qemu-dbus:{address}"),
+            Source::QemuDbus(None) => "qemu-dbus".into(),
         }
     }
 }
 
-/// Parses `demo` or `x11:DISPLAY`, where DISPLAY is what the `DISPLAY`
-/// variable would hold (`:99`, `:0.1`, `unix/:0`).
+/// Parses `demo`, `x11:DISPLAY`, where DISPLAY is what the `DISPLAY`
+/// variable would hold (`:99`, `:0.1`, `unix/:0`), or `qemu-dbus[:ADDRESS]`
+/// with a D-Bus address (`unix:path=/run/vm/bus.sock`).
 pub fn parse_source(s: &str) -> Result<Source, String> {
     if s == "demo" {
         return Ok(Source::Demo);
     }
+    if s == "qemu-dbus" {
+        return Ok(Source::QemuDbus(None));
+    }
+    if let Some(address) = s.strip_prefix("qemu-dbus:") {
+        return parse_dbus_address(address).map(|a| Source::QemuDbus(Some(a)));
+    }
     let Some(display) = s.strip_prefix("x11:") else {
         return Err(format!(
-            "expected demo or x11:DISPLAY (e.g. x11::99), got {s:?}"
+            "expected demo, x11:DISPLAY (e.g. x11::99) or qemu-dbus[:ADDRESS], got {s:?}"
         ));
     };
     // The display name goes to the host's command line and into logs.
@@ -155,13 +168,32 @@ pub fn parse_source(s: &str) -> Result<Source, String> {
     Ok(Source::X11(display.to_string()))
 }
 
+/// Checks a D-Bus address (`transport:key=value,…`, several separated by
+/// `;`) enough to refuse typos early; the host parses it for real.
+pub fn parse_dbus_address(address: &str) -> Result<String, String> {
+    // It goes to the host's command line and into logs.
+    let printable = address.chars().all(|c| c.is_ascii_graphic());
+    let shaped = address
+        .split(';')
+        .filter(|a| !a.is_empty())
+        .all(|a| matches!(a.split_once(':'), Some((t, _)) if !t.is_empty()));
+    if address.is_empty() || address.len() > 1024 || !printable || !shaped {
+        return Err(format!(
+            "bad D-Bus address {address:?}: expected e.g. unix:path=/run/vm/bus.sock"
+        ));
+    }
+    Ok(address.to_string())
+}
+
 /// Flags of the server itself.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// What to serve: `demo` (the built-in desktop) or `x11:DISPLAY`, an
+    /// What to serve: `demo` (the built-in desktop), `x11:DISPLAY`, an
     /// existing X display such as `x11::99` for DISPLAY=:99 (see
-    /// docs/x11.md).
-    #[arg(long, value_name = "demo|x11:DISPLAY", value_parser = parse_source, default_value = "demo")]
+    /// docs/x11.md), or `qemu-dbus[:ADDRESS]`, a QEMU VM's D-Bus display
+    /// on the bus at ADDRESS (default: DBUS_SESSION_BUS_ADDRESS; see
+    /// docs/qemu.md).
+    #[arg(long, value_name = "demo|x11:DISPLAY|qemu-dbus[:ADDRESS]", value_parser = parse_source, default_value = "demo")]
     pub source: Source,
     /// Address to listen on (ignored for sockets passed by systemd).
     #[arg(long, default_value = "127.0.0.1")]
@@ -358,7 +390,7 @@ pub struct WorkerArgs {
 
 #[derive(Args, Debug)]
 pub struct HostArgs {
-    /// `demo` or `x11`.
+    /// `demo`, `x11` or `qemu-dbus`.
     pub kind: String,
     /// Demo: screen size.
     #[arg(long, value_parser = parse_size)]
@@ -369,6 +401,9 @@ pub struct HostArgs {
     /// X11: the display to share (what DISPLAY would hold).
     #[arg(long)]
     pub display: Option<String>,
+    /// QEMU: the D-Bus address of the VM's bus.
+    #[arg(long)]
+    pub address: Option<String>,
     #[arg(long)]
     pub freeze: bool,
     #[arg(long)]
@@ -404,6 +439,24 @@ mod tests {
             Ok("x11::7".into())
         );
         for bad in ["x11:", "x11:99", "x11::9 9", "vnc::1", "", "X11::1"] {
+            assert!(parse_source(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(parse_source("qemu-dbus"), Ok(Source::QemuDbus(None)));
+        let bus = "unix:path=/run/vm/bus.sock";
+        assert_eq!(
+            parse_source(&format!("qemu-dbus:{bus}")),
+            Ok(Source::QemuDbus(Some(bus.into())))
+        );
+        assert_eq!(
+            parse_source("qemu-dbus:unix:abstract=x;tcp:host=a,port=1").map(|s| s.name()),
+            Ok("qemu-dbus:unix:abstract=x;tcp:host=a,port=1".into())
+        );
+        for bad in [
+            "qemu-dbus:",
+            "qemu-dbus:/tmp/bus",
+            "qemu-dbus:unix:path=a b",
+            "qemu-dbus::x",
+        ] {
             assert!(parse_source(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -188,6 +188,11 @@ mod tests {
             load(&["spicebox", "--source", "demo"], "source = \"x11::5\"\n").expect("config");
         assert_eq!(args.source, crate::cli::Source::Demo);
         assert!(load(&["spicebox"], "source = \"x11:\"\n").is_err());
+        let args = load(&["spicebox"], "source = \"qemu-dbus:unix:path=/b\"\n").expect("config");
+        assert_eq!(
+            args.source,
+            crate::cli::Source::QemuDbus(Some("unix:path=/b".into()))
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! The host process (the demo desktop, or an X display's capture):
+//! The host process (the demo desktop, an X display's capture, or a QEMU
+//! VM's D-Bus display):
 //! spawning it with the shared framebuffer and doorbell, feeding it input,
 //! and relaying what it reports.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use spicebox_ipc::{FromHost, ToHost};
 use tokio::sync::mpsc;
@@ -28,7 +31,7 @@ impl Host {
         inputs_worker: Arc<Worker>,
     ) -> anyhow::Result<Host> {
         let (ours, theirs) = spicebox_ipc::socket_pair()?;
-        let cli = command_line(args);
+        let cli = command_line(args)?;
         let mut child = spawn_self(
             &cli,
             vec![(theirs, IPC_FD), (shm, SHM_FD), (doorbell, DOORBELL_FD)],
@@ -67,9 +70,29 @@ impl Host {
 }
 
 /// The host role's arguments for `args.source`.
-fn command_line(args: &ServeArgs) -> Vec<String> {
-    match &args.source {
+fn command_line(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
+    Ok(match &args.source {
         Source::X11(display) => vec!["host".into(), "x11".into(), format!("--display={display}")],
+        Source::QemuDbus(address) => {
+            let address = match address {
+                Some(address) => address.clone(),
+                // libvirt (and `dbus-run-session`) name the VM's bus here.
+                None => std::env::var("DBUS_SESSION_BUS_ADDRESS")
+                    .ok()
+                    .filter(|a| !a.is_empty())
+                    .context(
+                        "--source qemu-dbus without an address needs DBUS_SESSION_BUS_ADDRESS \
+                         (or give it: --source qemu-dbus:unix:path=/…/bus.sock)",
+                    )?,
+            };
+            let address = crate::cli::parse_dbus_address(&address)
+                .map_err(|e| anyhow::anyhow!("DBUS_SESSION_BUS_ADDRESS: {e}"))?;
+            vec![
+                "host".into(),
+                "qemu-dbus".into(),
+                format!("--address={address}"),
+            ]
+        }
         Source::Demo => {
             let (w, h) = args.demo_size;
             let mut cli = vec![
@@ -89,5 +112,5 @@ fn command_line(args: &ServeArgs) -> Vec<String> {
             }
             cli
         }
-    }
+    })
 }

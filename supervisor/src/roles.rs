@@ -102,9 +102,10 @@ fn lock_down(policy: &Policy, fault_at_start: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the host process: the demo desktop or an X display's capture.
+/// Runs the host process: the demo desktop, an X display's capture or a
+/// QEMU VM's D-Bus display.
 pub fn host(args: HostArgs) -> anyhow::Result<()> {
-    if args.kind != "demo" && args.kind != "x11" {
+    if !["demo", "x11", "qemu-dbus"].contains(&args.kind.as_str()) {
         bail!("unknown host kind {:?}", args.kind);
     }
     let ipc = spicebox_sandbox::inherited_fd(IPC_FD).context("no ipc socket")?;
@@ -117,6 +118,12 @@ pub fn host(args: HostArgs) -> anyhow::Result<()> {
         let display = args.display.context("the x11 host needs --display")?;
         let opts = spicebox_vdi::x11::X11Options::new(display);
         return spicebox_vdi::x11::run(opts, producer, doorbell, tx, rx).context("x11 host failed");
+    }
+    if args.kind == "qemu-dbus" {
+        let address = args.address.context("the qemu-dbus host needs --address")?;
+        let opts = spicebox_vdi::qemu::QemuOptions::new(address);
+        return spicebox_vdi::qemu::run(opts, producer, doorbell, tx, rx)
+            .context("qemu-dbus host failed");
     }
     let (width, height) = args.size.context("the demo host needs --size")?;
     let opts = spicebox_vdi::DemoOptions {

@@ -37,6 +37,9 @@ pub enum VdiError {
     /// The input thread could not be started.
     #[error("starting the input thread")]
     Thread(#[source] std::io::Error),
+    /// The async runtime of the QEMU host could not be started.
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
     /// The input thread panicked.
     #[error("the input thread panicked")]
     InputThreadPanicked,

@@ -1,6 +1,7 @@
 //! Host side of spicebox: the built-in demo desktop, the machine spicebox
-//! serves when nothing else is configured, and [`x11`], which shares an
-//! existing X display.
+//! serves when nothing else is configured, [`x11`], which shares an
+//! existing X display, and [`qemu`], which serves a QEMU VM through its
+//! D-Bus display.
 //!
 //! [`DemoDesktop`] is the pure picture and input state; [`run`] is the host
 //! process loop that publishes it through `spicebox-shm` and takes input
@@ -13,9 +14,11 @@ mod damage;
 mod desktop;
 mod draw;
 mod error;
+mod gone;
 mod host;
 mod input_log;
 mod options;
+pub mod qemu;
 mod scene;
 pub mod scripted;
 pub mod x11;

@@ -1,0 +1,462 @@
+//! `--source qemu-dbus:ADDRESS`: spicebox in front of a real QEMU VM.
+//!
+//! The test boots a tiny Linux guest (built once by `tests/guest/build.sh`
+//! from Debian's kernel and busybox-static, cached under
+//! `target/test-guest/`) in qemu-system-x86_64 under TCG, with `-vga std`
+//! and `-display dbus` on a private dbus-daemon, and spicebox serving it.
+//! spicebox starts first, so it also has to find the VM once it appears.
+//! Then:
+//!
+//! * the real `spicy-screenshot` equals QEMU's own `screendump` (QMP)
+//!   pixel for pixel;
+//! * a command typed through the Rust test client's inputs channel runs
+//!   on the guest's screen console and writes to the serial port, which
+//!   the test reads;
+//! * killing QEMU leaves spicebox (supervisor and host) running, with
+//!   one logged error and the "gone" picture on the client.
+//!
+//! Every wait is bounded; dbus-daemon, QEMU and spicebox are stopped by
+//! their own PIDs when the test ends.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spicebox_tests::client::{consts::*, key_body, Channel, Session};
+use spicebox_tests::harness::{
+    run_with_timeout, spicy_screenshot, target_dir, workspace_dir, Server, TempDir,
+};
+use spicebox_tests::image::{assert_same_image, diff, Image};
+
+/// How long building the guest may take (two downloads, one unpack).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the guest may take to boot (about 6 s on the test machine).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the client's picture may take to settle on QEMU's.
+const PICTURE_TIMEOUT: Duration = Duration::from_secs(40);
+/// How long typed keys may take to run in the guest.
+const TYPED_TIMEOUT: Duration = Duration::from_secs(30);
+/// The "gone" picture's background, as the client decodes it.
+const GONE_RGB: [u8; 3] = [0x1c, 0x20, 0x26];
+/// What the typed command prints: computed by the guest's shell, so the
+/// characters echoed while typing never match it.
+const TYPED: &str = "echo TYPED-$((6*7)) > /dev/ttyS0\n";
+const TYPED_OUTPUT: &str = "TYPED-42";
+/// What the guest's init prints to the serial port when it is up.
+const BOOTED: &str = "GUEST-BOOTED-42";
+/// What the shell on the guest's screen prints there when it reads.
+const SHELL: &str = "GUEST-SHELL-42";
+/// Pause after each key event sent.
+const KEY_PACE: Duration = Duration::from_millis(15);
+/// Typing attempts: the first may race the shell's terminal set-up.
+const TYPING_ATTEMPTS: u32 = 3;
+
+// ---------------------------------------------------------------------------
+// The guest
+
+/// `target/test-guest/{vmlinuz,initrd.gz}`, built when missing or when
+/// the builder script changed since.
+fn guest() -> (PathBuf, PathBuf) {
+    let script = workspace_dir().join("tests/guest/build.sh");
+    let dir = target_dir().join("test-guest");
+    let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initrd.gz"));
+    let stamp = dir.join("build.sh.used");
+    let wanted = std::fs::read(&script).expect("tests/guest/build.sh");
+    let fresh = kernel.is_file()
+        && initrd.is_file()
+        && std::fs::read(&stamp).is_ok_and(|used| used == wanted);
+    if !fresh {
+        let out = run_with_timeout(Command::new("bash").arg(&script).arg(&dir), BUILD_TIMEOUT)
+            .expect("running tests/guest/build.sh");
+        assert!(
+            out.success(),
+            "tests/guest/build.sh failed (it needs apt-get with Debian's \
+             package lists: apt-get update): {}",
+            out.describe()
+        );
+        std::fs::write(&stamp, &wanted).expect("guest stamp");
+    }
+    (kernel, initrd)
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+/// A child process killed (by its PID) and reaped on drop.
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> Proc {
+        let log = std::fs::File::create(log).expect("log file");
+        let err = log.try_clone().expect("log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} (scripts/test.sh installs it): {e}"));
+        Proc { name, child }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn assert_running(&mut self, log: &Path) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{} exited ({status}): {text}", self.name);
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A private dbus-daemon, configured the way libvirt configures its
+/// per-VM bus: anyone on the machine's user may talk to anyone.
+fn start_bus(dir: &Path) -> (Proc, String) {
+    let socket = dir.join("bus.sock");
+    let config = dir.join("bus.conf");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+            socket.display()
+        ),
+    )
+    .expect("bus config");
+    let mut bus = Proc::spawn(
+        "dbus-daemon",
+        Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .arg("--nofork"),
+        &dir.join("dbus.log"),
+    );
+    wait_until("the bus socket", Duration::from_secs(10), || {
+        socket.exists()
+    });
+    bus.assert_running(&dir.join("dbus.log"));
+    (bus, format!("unix:path={}", socket.display()))
+}
+
+/// QEMU booting the guest with its display on the bus at `address`.
+fn start_qemu(dir: &Path, address: &str, (kernel, initrd): &(PathBuf, PathBuf)) -> Proc {
+    let _ = std::fs::remove_file(dir.join("serial.log"));
+    Proc::spawn(
+        "qemu-system-x86_64",
+        Command::new("qemu-system-x86_64")
+            .args(["-accel", "tcg", "-m", "256", "-nodefaults", "-vga", "std"])
+            .args(["-display", &format!("dbus,addr={address}")])
+            .arg("-kernel")
+            .arg(kernel)
+            .arg("-initrd")
+            .arg(initrd)
+            // No blinking cursor: the screen holds still between QEMU's
+            // screendump and the client's screenshot.
+            .args([
+                "-append",
+                "console=ttyS0 console=tty0 quiet vt.global_cursor_default=0",
+            ])
+            .arg("-serial")
+            .arg(format!("file:{}", dir.join("serial.log").display()))
+            .arg("-qmp")
+            .arg(format!(
+                "unix:{},server=on,wait=off",
+                dir.join("qmp.sock").display()
+            ))
+            .args(["-monitor", "none", "-no-reboot"]),
+        &dir.join("qemu.log"),
+    )
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn serial(dir: &Path) -> String {
+    let bytes = std::fs::read(dir.join("serial.log")).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+// ---------------------------------------------------------------------------
+// QMP
+
+/// A QMP session on QEMU's control socket.
+struct Qmp {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Qmp {
+    fn connect(socket: &Path) -> Qmp {
+        let mut last = String::new();
+        for _ in 0..100 {
+            match UnixStream::connect(socket) {
+                Ok(stream) => {
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(30)))
+                        .expect("timeout");
+                    let writer = stream.try_clone().expect("clone");
+                    let mut qmp = Qmp {
+                        reader: BufReader::new(stream),
+                        writer,
+                    };
+                    qmp.line(); // the greeting
+                    qmp.execute(r#"{"execute":"qmp_capabilities"}"#);
+                    return qmp;
+                }
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("QMP socket {}: {last}", socket.display());
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("QMP read");
+        assert!(!line.is_empty(), "QMP closed");
+        line
+    }
+
+    /// Sends a command; its `return` line (events before it skipped).
+    fn execute(&mut self, command: &str) -> String {
+        writeln!(self.writer, "{command}").expect("QMP write");
+        loop {
+            let line = self.line();
+            if line.contains("\"return\"") {
+                return line;
+            }
+            assert!(!line.contains("\"error\""), "QMP {command}: {line}");
+        }
+    }
+
+    /// QEMU's own picture of the screen.
+    fn screendump(&mut self, path: &Path) -> Image {
+        let command = serde_json::json!({
+            "execute": "screendump",
+            "arguments": { "filename": path },
+        });
+        self.execute(&command.to_string());
+        Image::read_ppm(path).unwrap_or_else(|e| panic!("QEMU's screendump: {e}"))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+
+/// Takes spicy-screenshots until one equals QEMU's screendump taken just
+/// before or just after it (the guest may change between the two); fails
+/// with the last difference after [`PICTURE_TIMEOUT`].
+fn client_shows_the_guest(label: &str, server: &Server, qmp: &mut Qmp, dir: &Path) -> Image {
+    let deadline = Instant::now() + PICTURE_TIMEOUT;
+    loop {
+        let before = qmp.screendump(&dir.join("before.ppm"));
+        let shot = spicy_screenshot(server.port(), None)
+            .unwrap_or_else(|e| panic!("{label}: spicy-screenshot: {e}"));
+        let after = qmp.screendump(&dir.join("after.ppm"));
+        for dump in [&before, &after] {
+            if diff(dump, &shot).is_equal() {
+                return shot;
+            }
+        }
+        if Instant::now() >= deadline {
+            assert_same_image(label, &after, &shot);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Set-1 scancode of `c` and whether it needs Shift (US layout).
+fn scancode(c: char) -> (u32, bool) {
+    const LETTERS: &[u8; 26] = &[
+        0x1e, 0x30, 0x2e, 0x20, 0x12, 0x21, 0x22, 0x23, 0x17, 0x24, 0x25, 0x26, 0x32, 0x31, 0x18,
+        0x19, 0x10, 0x13, 0x1f, 0x14, 0x16, 0x2f, 0x11, 0x2d, 0x15, 0x2c,
+    ];
+    match c {
+        'a'..='z' => (u32::from(LETTERS[c as usize - 'a' as usize]), false),
+        'A'..='Z' => (u32::from(LETTERS[c as usize - 'A' as usize]), true),
+        '1'..='9' => (c as u32 - '1' as u32 + 0x02, false),
+        '0' => (0x0b, false),
+        ' ' => (0x39, false),
+        '-' => (0x0c, false),
+        '/' => (0x35, false),
+        '\n' => (0x1c, false),
+        '$' => (0x05, true),
+        '*' => (0x09, true),
+        '(' => (0x0a, true),
+        ')' => (0x0b, true),
+        '>' => (0x34, true),
+        _ => panic!("no scancode for {c:?} in this test"),
+    }
+}
+
+/// Types `text` through the inputs channel, one press and release per
+/// key, Shift around the characters that need it.
+fn type_text(server: &Server, text: &str) -> (Session, Channel) {
+    const SHIFT: u32 = 0x2a;
+    let session = Session::connect(server.addr(), "").expect("session");
+    let mut inputs = session.open_inputs().expect("inputs channel");
+    inputs
+        .recv_type(MSG_INPUTS_INIT, Duration::from_secs(10))
+        .expect("INPUTS_INIT");
+    let mut key = |code: u32, down: bool| {
+        let (msg, wire) = if down {
+            (MSGC_INPUTS_KEY_DOWN, code)
+        } else {
+            (MSGC_INPUTS_KEY_UP, code | 0x80)
+        };
+        inputs.send(msg, &key_body(wire)).expect("key");
+        // At a typist's pace: QEMU drops PS/2 bytes that arrive faster
+        // than the (emulated) guest reads its 16-byte queue.
+        std::thread::sleep(KEY_PACE);
+    };
+    for c in text.chars() {
+        let (code, shift) = scancode(c);
+        if shift {
+            key(SHIFT, true);
+        }
+        key(code, true);
+        key(code, false);
+        if shift {
+            key(SHIFT, false);
+        }
+    }
+    (session, inputs)
+}
+
+fn gone_share(image: &Image) -> f64 {
+    let gone = image.rgb.chunks_exact(3).filter(|p| *p == GONE_RGB).count();
+    gone as f64 / (f64::from(image.width) * f64::from(image.height)).max(1.0)
+}
+
+// ---------------------------------------------------------------------------
+// The test
+
+#[test]
+fn spicebox_serves_a_qemu_vm_over_dbus() {
+    let guest = guest();
+    let dir = TempDir::new("spicebox-qemu").expect("temp dir");
+    let dir = dir.path();
+    let (_bus, address) = start_bus(dir);
+    let source = format!("qemu-dbus:{address}");
+    let mut server = Server::start(&["--disable-ticketing", "--source", &source]);
+
+    let started = Instant::now();
+    let mut qemu = start_qemu(dir, &address, &guest);
+    let deadline = started + BOOT_TIMEOUT;
+    while !serial(dir).contains(BOOTED) {
+        qemu.assert_running(&dir.join("qemu.log"));
+        assert!(
+            Instant::now() < deadline,
+            "the guest did not boot within {BOOT_TIMEOUT:?}; serial: {}",
+            serial(dir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "qemu_dbus: the guest booted {:.1} s after QEMU started (spicebox attached)",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The picture: exactly what QEMU itself shows.
+    let mut qmp = Qmp::connect(&dir.join("qmp.sock"));
+    let booted = client_shows_the_guest("qemu-booted", &server, &mut qmp, dir);
+    assert!(
+        booted.rgb.chunks_exact(3).any(|p| p != [0, 0, 0]),
+        "the guest's console is black"
+    );
+
+    // Keys: typed on the screen's console, the command writes to serial.
+    wait_until("the guest's shell", BOOT_TIMEOUT, || {
+        serial(dir).contains(SHELL)
+    });
+    let mut typed = None;
+    for attempt in 1..=TYPING_ATTEMPTS {
+        let typed_at = Instant::now();
+        let (session, inputs) = type_text(&server, TYPED);
+        let deadline = typed_at + TYPED_TIMEOUT / TYPING_ATTEMPTS;
+        while !serial(dir).contains(TYPED_OUTPUT) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if serial(dir).contains(TYPED_OUTPUT) {
+            eprintln!(
+                "qemu_dbus: typed command ran {:.1} s after typing began (attempt {attempt})",
+                typed_at.elapsed().as_secs_f64()
+            );
+            typed = Some((session, inputs));
+            break;
+        }
+    }
+    let Some((session, _inputs)) = typed else {
+        panic!(
+            "the typed command never ran ({TYPING_ATTEMPTS} attempts); serial: {}",
+            serial(dir)
+        );
+    };
+    let after_typing = client_shows_the_guest("qemu-after-typing", &server, &mut qmp, dir);
+    assert!(
+        !diff(&booted, &after_typing).is_equal(),
+        "the typed command did not change the screen"
+    );
+
+    // QEMU goes: spicebox stays, the client is told.
+    drop(qmp);
+    qemu.kill();
+    let deadline = Instant::now() + PICTURE_TIMEOUT;
+    loop {
+        let shot = spicy_screenshot(server.port(), None)
+            .unwrap_or_else(|e| panic!("after QEMU died: spicy-screenshot: {e}"));
+        if gone_share(&shot) > 0.95 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 'gone' picture within {PICTURE_TIMEOUT:?} of QEMU's death \
+             ({:.0} % of it)",
+            gone_share(&shot) * 100.0
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(server.is_running(), "spicebox exited with QEMU");
+    let status = server.ctl_status();
+    let host = status["host"]["pid"].as_u64().unwrap_or(0);
+    assert!(
+        host != 0 && Path::new(&format!("/proc/{host}")).exists(),
+        "the host process is gone"
+    );
+    assert!(
+        status["sessions"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["id"] == session.session_id)),
+        "the session open before QEMU died was closed"
+    );
+    let lost = server.log_lines_with("lost the QEMU VM");
+    assert_eq!(lost.len(), 1, "expected one error line, got {lost:?}");
+}

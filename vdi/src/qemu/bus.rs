@@ -1,0 +1,84 @@
+//! The part of QEMU's `org.qemu.Display1` interfaces spicebox calls, on
+//! the bus QEMU joined (`-display dbus,addr=…`). Signatures as QEMU 7.2
+//! exports them (see docs/qemu.md).
+
+use zbus::proxy;
+use zbus::zvariant::Fd;
+
+/// `org.qemu.Display1.VM` at `/org/qemu/Display1/VM`.
+#[proxy(
+    interface = "org.qemu.Display1.VM",
+    default_service = "org.qemu",
+    default_path = "/org/qemu/Display1/VM",
+    gen_blocking = false
+)]
+pub(crate) trait Vm {
+    /// The VM's name (`-name`), or QEMU's version without one.
+    #[zbus(property)]
+    fn name(&self) -> zbus::Result<String>;
+}
+
+/// `org.qemu.Display1.Console` at `/org/qemu/Display1/Console_N`.
+#[proxy(
+    interface = "org.qemu.Display1.Console",
+    default_service = "org.qemu",
+    default_path = "/org/qemu/Display1/Console_0",
+    gen_blocking = false
+)]
+pub(crate) trait Console {
+    /// Hands QEMU one end of a socket pair; QEMU then calls the
+    /// `Listener` interface on it (as the D-Bus server of that link).
+    fn register_listener(&self, listener: Fd<'_>) -> zbus::Result<()>;
+
+    /// The guest's current width.
+    #[zbus(property)]
+    fn width(&self) -> zbus::Result<u32>;
+
+    /// The guest's current height.
+    #[zbus(property)]
+    fn height(&self) -> zbus::Result<u32>;
+}
+
+/// `org.qemu.Display1.Keyboard` on the console's object.
+#[proxy(
+    interface = "org.qemu.Display1.Keyboard",
+    default_service = "org.qemu",
+    default_path = "/org/qemu/Display1/Console_0",
+    gen_blocking = false
+)]
+pub(crate) trait Keyboard {
+    /// Presses the key with QEMU key number `qnum`.
+    fn press(&self, qnum: u32) -> zbus::Result<()>;
+
+    /// Releases the key with QEMU key number `qnum`.
+    fn release(&self, qnum: u32) -> zbus::Result<()>;
+
+    /// The guest's lock LEDs: Scroll 1, Num 2, Caps 4.
+    #[zbus(property)]
+    fn modifiers(&self) -> zbus::Result<u32>;
+}
+
+/// `org.qemu.Display1.Mouse` on the console's object.
+#[proxy(
+    interface = "org.qemu.Display1.Mouse",
+    default_service = "org.qemu",
+    default_path = "/org/qemu/Display1/Console_0",
+    gen_blocking = false
+)]
+pub(crate) trait Mouse {
+    /// Presses a button (QEMU numbering, see `input::dbus_button`).
+    fn press(&self, button: u32) -> zbus::Result<()>;
+
+    /// Releases a button.
+    fn release(&self, button: u32) -> zbus::Result<()>;
+
+    /// Moves an absolute pointer (a tablet) to `(x, y)` on the console.
+    fn set_abs_position(&self, x: u32, y: u32) -> zbus::Result<()>;
+
+    /// Moves a relative pointer (a PS/2 mouse) by `(dx, dy)`.
+    fn rel_motion(&self, dx: i32, dy: i32) -> zbus::Result<()>;
+
+    /// Whether the guest's pointer is absolute (a USB tablet is bound).
+    #[zbus(property)]
+    fn is_absolute(&self) -> zbus::Result<bool>;
+}

@@ -1,0 +1,31 @@
+//! What can go wrong with the QEMU VM. Any of these ends the current
+//! connection (the host then shows the "gone" state and retries), except
+//! [`QemuError::BadFrame`], which costs one dropped update: QEMU is
+//! trusted to keep running, not to send well-formed pixels.
+
+/// Why the VM cannot be served (now).
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    /// The D-Bus address is empty or not a D-Bus address.
+    #[error("bad D-Bus address {0:?}")]
+    Address(String),
+    /// Connecting to the bus, or a call on it, failed (no bus, no
+    /// `org.qemu` on it, QEMU refused the call).
+    #[error("D-Bus: {0}")]
+    Bus(#[from] zbus::Error),
+    /// The same, as a property read.
+    #[error("D-Bus property: {0}")]
+    Property(#[from] zbus::fdo::Error),
+    /// The bus did not answer in time.
+    #[error("no answer from the D-Bus address within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The socket pair for the listener could not be made.
+    #[error("listener socket: {0}")]
+    Socket(#[source] std::io::Error),
+    /// The listener connection closed: QEMU exited or dropped us.
+    #[error("QEMU closed the display connection")]
+    Closed,
+    /// QEMU sent pixels spicebox cannot use; that update is dropped.
+    #[error("unusable frame from QEMU: {0}")]
+    BadFrame(String),
+}

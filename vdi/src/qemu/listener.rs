@@ -1,0 +1,227 @@
+//! The `org.qemu.Display1.Listener` object spicebox serves to QEMU on
+//! the peer-to-peer connection of `Console.RegisterListener`.
+//!
+//! QEMU 7.2 replies to `RegisterListener` first, then, still inside the
+//! handler on its main thread, authenticates the new connection and builds
+//! a proxy for our object (which reads its properties). Until we answer,
+//! the whole VM stands still, so this connection runs as its own task,
+//! started before `RegisterListener` is called, and never waits on the
+//! bus while QEMU waits on it — except for the size re-read of the 7.2
+//! mode-switch bug, which QEMU answers from its main loop.
+//!
+//! Calls are dispatched by hand from the connection's message stream,
+//! not through zbus's object server: that keeps them strictly in order
+//! (an `Update` must not overtake the `Scanout` before it) and lets the
+//! pixel arrays be borrowed from the message instead of copied.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures_util::StreamExt;
+use zbus::message::{Flags, Header, Type};
+use zbus::zvariant::OwnedValue;
+use zbus::{Message, MessageStream};
+
+use super::bus::ConsoleProxy;
+use super::error::QemuError;
+use super::screen::{Fault, Screen, Updated};
+use crate::error::VdiError;
+
+/// Where QEMU looks for the listener.
+const PATH: &str = "/org/qemu/Display1/Listener";
+const LISTENER: &str = "org.qemu.Display1.Listener";
+/// Calls read ahead of the one being applied.
+const MAX_QUEUED: usize = 4;
+
+/// Why the listener stopped.
+pub(crate) enum Stop {
+    /// The VM went (or broke the protocol): show it as gone.
+    Vm(QemuError),
+    /// The shared region failed: the host stops.
+    Host(VdiError),
+}
+
+/// Serves the listener on our end of the socket pair until QEMU closes it.
+pub(crate) async fn serve(
+    ours: UnixStream,
+    screen: Arc<Mutex<Screen>>,
+    console: ConsoleProxy<'static>,
+) -> Stop {
+    match run(ours, &screen, &console).await {
+        Ok(()) => Stop::Vm(QemuError::Closed),
+        Err(stop) => stop,
+    }
+}
+
+async fn run(
+    ours: UnixStream,
+    screen: &Mutex<Screen>,
+    console: &ConsoleProxy<'static>,
+) -> Result<(), Stop> {
+    let stream = ours
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(ours))
+        .map_err(|e| Stop::Vm(QemuError::Socket(e)))?;
+    // We are the client of this link (QEMU authenticates us, EXTERNAL)
+    // and there is no bus behind it: no Hello, no names.
+    let conn = zbus::connection::Builder::unix_stream(stream)
+        .p2p()
+        // Each queued call may hold a whole frame (up to 128 MiB, the
+        // D-Bus limit): when we fall behind, QEMU waits on the socket
+        // instead of our memory growing.
+        .max_queued(MAX_QUEUED)
+        .build()
+        .await
+        .map_err(vm)?;
+    let mut messages = MessageStream::from(&conn);
+    let mut warned = false;
+    while let Some(msg) = messages.next().await {
+        let msg = match msg {
+            Ok(msg) => msg,
+            // The socket closed under the reader: QEMU exited.
+            Err(zbus::Error::InputOutput(_)) => return Ok(()),
+            // Ends the connection: zbus cannot resynchronise a stream.
+            Err(e) => return Err(vm(e)),
+        };
+        if msg.message_type() != Type::MethodCall {
+            continue;
+        }
+        let header = msg.header();
+        let answer = handle(&msg, &header, screen, console).await?;
+        if let Err(QemuError::BadFrame(why)) = &answer {
+            // Once per connection: a broken producer would flood the log.
+            if !warned {
+                tracing::warn!(%why, "dropping an update QEMU sent; further ones are logged at debug level");
+                warned = true;
+            } else {
+                tracing::debug!(%why, "dropped an update");
+            }
+        }
+        if header.primary().flags().contains(Flags::NoReplyExpected) {
+            continue;
+        }
+        let sent = match answer {
+            Ok(Reply::Empty) => conn.reply(&header, &()).await,
+            Ok(Reply::NoProperties) => {
+                let none: HashMap<String, OwnedValue> = HashMap::new();
+                conn.reply(&header, &(none,)).await
+            }
+            Ok(Reply::Unknown(name)) => {
+                conn.reply_error(&header, name, &"not implemented by spicebox")
+                    .await
+            }
+            Err(e) => {
+                conn.reply_error(
+                    &header,
+                    "org.freedesktop.DBus.Error.InvalidArgs",
+                    &e.to_string(),
+                )
+                .await
+            }
+        };
+        sent.map_err(vm)?;
+    }
+    Ok(())
+}
+
+/// What to answer.
+enum Reply {
+    /// An empty method return.
+    Empty,
+    /// An empty property list (`GetAll`): the listener has no properties
+    /// in 7.2's interface.
+    NoProperties,
+    /// An error of this name.
+    Unknown(&'static str),
+}
+
+async fn handle(
+    msg: &Message,
+    header: &Header<'_>,
+    screen: &Mutex<Screen>,
+    console: &ConsoleProxy<'static>,
+) -> Result<Result<Reply, QemuError>, Stop> {
+    if header.path().map(|p| p.as_str()) != Some(PATH) {
+        return Ok(Ok(Reply::Unknown(
+            "org.freedesktop.DBus.Error.UnknownObject",
+        )));
+    }
+    let interface = header.interface().map(|i| i.as_str()).unwrap_or("");
+    let member = header.member().map(|m| m.as_str()).unwrap_or("");
+    let body = msg.body();
+    match (interface, member) {
+        (LISTENER, "Scanout") => {
+            let (w, h, stride, format, data): (u32, u32, u32, u32, &[u8]) =
+                body.deserialize().map_err(vm)?;
+            applied(lock(screen).scanout(w, h, stride, format, data))
+        }
+        (LISTENER, "Update") => {
+            let (x, y, w, h, stride, format, data): (i32, i32, i32, i32, u32, u32, &[u8]) =
+                body.deserialize().map_err(vm)?;
+            let rect = (x, y, w, h);
+            let first = lock(screen).update(rect, stride, format, data, false);
+            if !matches!(first, Ok(Updated::OutsideScreen)) {
+                return applied(first.map(|_| ()));
+            }
+            // QEMU 7.2 changed modes without a Scanout: its Console
+            // already has the new size.
+            let (width, height) = (
+                console.width().await.map_err(vm)?,
+                console.height().await.map_err(vm)?,
+            );
+            let mut screen = lock(screen);
+            if screen.guest_size() != (width, height) {
+                if let Err(e) = screen.resize(width, height) {
+                    return applied(Err(e));
+                }
+            }
+            applied(screen.update(rect, stride, format, data, true).map(|_| ()))
+        }
+        (LISTENER, "CursorDefine") => {
+            let (w, h, hot_x, hot_y, data): (i32, i32, i32, i32, &[u8]) =
+                body.deserialize().map_err(vm)?;
+            applied(lock(screen).define_cursor((w, h), (hot_x, hot_y), data))
+        }
+        (LISTENER, "MouseSet") => {
+            let (x, y, on): (i32, i32, i32) = body.deserialize().map_err(vm)?;
+            applied(lock(screen).set_mouse(x, y, on != 0).map_err(Fault::Shm))
+        }
+        (LISTENER, "Disable") => applied(lock(screen).disable().map_err(Fault::Shm)),
+        // Only with `gl=on`, which needs a render node spicebox does not
+        // import; QEMU falls back to nothing, so say so clearly.
+        (LISTENER, "ScanoutDMABUF" | "UpdateDMABUF") => {
+            tracing::warn!(
+                "QEMU sends DMABUF scanouts (gl=on); spicebox needs -display dbus without gl"
+            );
+            Ok(Ok(Reply::Unknown(
+                "org.freedesktop.DBus.Error.NotSupported",
+            )))
+        }
+        ("org.freedesktop.DBus.Properties", "GetAll") => Ok(Ok(Reply::NoProperties)),
+        ("org.freedesktop.DBus.Peer", "Ping") => Ok(Ok(Reply::Empty)),
+        _ => Ok(Ok(Reply::Unknown(
+            "org.freedesktop.DBus.Error.UnknownMethod",
+        ))),
+    }
+}
+
+/// The outcome of a call on the screen: QEMU's faults are answered, the
+/// region's end the host.
+fn applied(result: Result<(), Fault>) -> Result<Result<Reply, QemuError>, Stop> {
+    match result {
+        Ok(()) => Ok(Ok(Reply::Empty)),
+        Err(Fault::Frame(why)) => Ok(Err(QemuError::BadFrame(why))),
+        Err(Fault::Shm(e)) => Err(Stop::Host(e.into())),
+    }
+}
+
+fn vm(e: impl Into<QemuError>) -> Stop {
+    Stop::Vm(e.into())
+}
+
+/// The screen, even if a panic elsewhere poisoned the lock: its state is
+/// always consistent between calls.
+pub(crate) fn lock(screen: &Mutex<Screen>) -> MutexGuard<'_, Screen> {
+    screen.lock().unwrap_or_else(PoisonError::into_inner)
+}
