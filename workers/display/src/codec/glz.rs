@@ -21,7 +21,13 @@ use super::lz::{self, Format};
 use super::{CodecError, Pixels};
 
 /// Hash table size (log2) over the window.
-const HASH_BITS: u32 = 18;
+const HASH_BITS: u32 = 19;
+/// Low bits of a table entry: the global position modulo `1 << POS_BITS`.
+/// The rest is a check of the hashed pixels. A position that aliases one
+/// more than `1 << POS_BITS` pixels back is only a wrong candidate: every
+/// candidate is checked pixel by pixel.
+const POS_BITS: u32 = 26;
+const POS_MASK: u32 = (1 << POS_BITS) - 1;
 /// Pixel offsets must stay below this (25 bits in the long form).
 const MAX_PIXEL_OFS: usize = 1 << 25;
 /// Match offsets (source − position) remembered from recent long matches,
@@ -54,10 +60,12 @@ pub struct GlzEncoder {
     window: VecDeque<WindowImage>,
     /// Pixels in `window`.
     window_sum: u64,
-    /// Per hash: a 32-bit check of the three pixels (high half) and the
-    /// low 32 bits of the global position last seen (low half). The check
-    /// spares a read of a far, likely uncached, window pixel on a miss.
-    table: Vec<u64>,
+    /// Per hash: a check of the three pixels (high bits) and the low
+    /// `POS_BITS` bits of the global position last seen. The check spares
+    /// most reads of a far, likely uncached, window pixel on a miss; four
+    /// bytes an entry keep twice the entries in the same memory (a bigger
+    /// table costs more in TLB misses than it saves).
+    table: Vec<u32>,
     /// Offsets (source − position) of recent long matches, newest first;
     /// 0 is unused.
     recent: [i64; RECENT],
@@ -274,13 +282,12 @@ impl GlzEncoder {
             let here = base + i as u64;
             let (h, check) = hash3(x0, x1, x2);
             let stored = table[h];
-            table[h] = (u64::from(check) << 32) | u64::from(here as u32);
+            table[h] = check | (here as u32 & POS_MASK);
             let mut hashed = None;
-            if (stored >> 32) as u32 == check {
-                // The window spans less than 2^32 pixels, so the low 32
-                // bits name a position; a stale one is still checked
-                // pixel by pixel.
-                let back = u64::from((here as u32).wrapping_sub(stored as u32));
+            if stored & !POS_MASK == check {
+                // A stale or aliased position is still checked pixel by
+                // pixel.
+                let back = u64::from((here as u32).wrapping_sub(stored) & POS_MASK);
                 if back > 0 && back <= here {
                     hashed = src
                         .at(here - back)
@@ -370,10 +377,10 @@ impl GlzEncoder {
 /// global `base`) that ends at `end` (none before `from`) into `table`:
 /// later data most often repeats what follows a match; the inside of a
 /// match is not hashed.
-fn hash_tail(table: &mut [u64], p: &[u32], base: u64, from: usize, end: usize) {
+fn hash_tail(table: &mut [u32], p: &[u32], base: u64, from: usize, end: usize) {
     for k in from.max(end.saturating_sub(2))..end.min(p.len().saturating_sub(2)) {
         let (h, check) = hash3(p[k], p[k + 1], p[k + 2]);
-        table[h] = (u64::from(check) << 32) | u64::from((base + k as u64) as u32);
+        table[h] = check | ((base + k as u64) as u32 & POS_MASK);
     }
 }
 
@@ -509,12 +516,13 @@ fn remember(recent: &mut [i64; RECENT], delta: i64) {
     recent[0] = delta;
 }
 
-/// Hash-table index (`HASH_BITS` wide) and 32-bit check of three pixels.
+/// Hash-table index (`HASH_BITS` wide) and check of three pixels, in the
+/// bits of a table entry above `POS_MASK`.
 fn hash3(a: u32, b: u32, c: u32) -> (usize, u32) {
     let x = (u64::from(a) | (u64::from(b) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ u64::from(c).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     let x = x ^ (x >> 29);
-    ((x >> (64 - HASH_BITS)) as usize, x as u32)
+    ((x >> (64 - HASH_BITS)) as usize, x as u32 & !POS_MASK)
 }
 
 /// A candidate match for the RGB pass.
