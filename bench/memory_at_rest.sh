@@ -18,6 +18,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 IDLE_S=${IDLE_S:-3}
 TARGET=${CARGO_TARGET_DIR:-target}
 
@@ -29,17 +31,6 @@ HOLD=$TARGET/release/examples/hold_session
 dir=$(mktemp -d /tmp/spicebox-mem-bench.XXXXXX)
 pids=()
 
-stop_pid() { # PID: SIGTERM, up to 5 s, then SIGKILL; reap if it is our child
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     local i
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
@@ -49,25 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_listening() { # PORT PID LOG: at most 30 s
-    local port=$1 pid=$2 log=$3 i
-    for i in $(seq 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null || [[ $i == 300 ]]; then
-            echo "pid $pid never listened on 127.0.0.1:$port; its log:" >&2
-            tail -n 30 "$log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-}
 
 screenshot() { # PORT NAME
     timeout --kill-after=5 60 spicy-screenshot -h 127.0.0.1 -p "$1" -o "$dir/$2.ppm" \

@@ -17,6 +17,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 RUNS=${RUNS:-20}
 SPACING_MS=${SPACING_MS:-12200}
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -30,18 +32,6 @@ dir=$(mktemp -d /tmp/spicebox-restart-bench.XXXXXX)
 server_pid=""
 bench_pid=""
 
-stop_pid() { # PID: SIGTERM, up to 5 s, then SIGKILL; reap if it is our child
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     stop_pid "$bench_pid"
     stop_pid "$server_pid"

@@ -37,6 +37,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 PHASE_S=${PHASE_S:-10}
 SIZE=${SIZE:-1280x800}
 CLIENT=${CLIENT:-spicy}
@@ -80,18 +82,6 @@ dir=$(mktemp -d /tmp/spicebox-x11-bench.XXXXXX)
 pids=()      # started by this script, stopped in reverse order
 runner=""
 
-stop_pid() { # PID: SIGTERM, up to 5 s, then SIGKILL; reap if it is our child
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 stop_all() {
     local i
     stop_pid "$runner"
@@ -111,29 +101,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 free_display() { # first N >= 50 without an X lock file or socket
     local n=50
     while [[ -e /tmp/.X$n-lock || -e /tmp/.X11-unix/X$n ]]; do n=$((n + 1)); done
     echo "$n"
-}
-
-wait_listening() { # PORT PID LOG: at most 30 s
-    local port=$1 pid=$2 log=$3 i
-    for i in $(seq 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null || [[ $i == 300 ]]; then
-            echo "pid $pid never listened on 127.0.0.1:$port; its log:" >&2
-            tail -n 30 "$log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
 }
 
 start_xvfb() { # NAME SCREEN: starts Xvfb; sets xvfb_pid and xvfb_display
