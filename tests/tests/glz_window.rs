@@ -27,8 +27,17 @@ const SCREEN_PIXELS: u64 = 1280 * 800;
 /// never to two before.
 const WINDOW_PIXELS: u64 = SCREEN_PIXELS * 5 / 2;
 
-#[test]
-fn glz_window_slides_and_the_client_decodes_every_frame() {
+/// A server about to play `glz-slide` in glz mode, spicy showing its frozen
+/// desktop at `at` with the small window, and a test-client display channel
+/// announcing the same window, recording the GLZ headers.
+struct Setup {
+    server: Server,
+    live: LiveClient,
+    at: (u32, u32),
+    recorder: DrawRecorder,
+}
+
+fn start_glz_slide() -> Setup {
     let server = Server::start(&[
         "--disable-ticketing",
         "--demo-freeze",
@@ -40,13 +49,28 @@ fn glz_window_slides_and_the_client_decodes_every_frame() {
     let window_arg = format!("--spice-glz-window-size={}", WINDOW_PIXELS * 4);
     let mut live = LiveClient::start(server.port(), &[&window_arg])
         .unwrap_or_else(|e| panic!("cannot run the live client: {e}"));
-    let first = server.screendump();
     let at = live
-        .wait_for(&first, Duration::from_secs(60))
+        .wait_for(&server.screendump(), Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("spicy never showed the frozen desktop: {e}"));
     let window = i32::try_from(WINDOW_PIXELS).expect("window fits i32");
     let recorder = DrawRecorder::start(server.addr(), window)
         .unwrap_or_else(|e| panic!("test client display: {e}"));
+    Setup {
+        server,
+        live,
+        at,
+        recorder,
+    }
+}
+
+#[test]
+fn glz_window_slides_and_the_client_decodes_every_frame() {
+    let Setup {
+        server,
+        mut live,
+        at,
+        recorder,
+    } = start_glz_slide();
 
     press_start_key(&server).unwrap_or_else(|e| panic!("{e}"));
     let finished = server.wait_for_log(&["scene finished", "glz-slide"], Duration::from_secs(90));
@@ -133,23 +157,12 @@ fn check_the_window_slid(drawn: &[Drawn]) {
 /// real client still decodes every later frame exactly.
 #[test]
 fn glz_continues_across_a_worker_restart() {
-    let server = Server::start(&[
-        "--disable-ticketing",
-        "--demo-freeze",
-        "--demo-scene",
-        "glz-slide",
-        "--image-compression",
-        "glz",
-    ]);
-    let window_arg = format!("--spice-glz-window-size={}", WINDOW_PIXELS * 4);
-    let mut live = LiveClient::start(server.port(), &[&window_arg])
-        .unwrap_or_else(|e| panic!("cannot run the live client: {e}"));
-    let at = live
-        .wait_for(&server.screendump(), Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("spicy never showed the frozen desktop: {e}"));
-    let window = i32::try_from(WINDOW_PIXELS).expect("window fits i32");
-    let recorder = DrawRecorder::start(server.addr(), window)
-        .unwrap_or_else(|e| panic!("test client display: {e}"));
+    let Setup {
+        server,
+        mut live,
+        at,
+        recorder,
+    } = start_glz_slide();
 
     press_start_key(&server).unwrap_or_else(|e| panic!("{e}"));
     std::thread::sleep(Duration::from_millis(400));
