@@ -589,15 +589,7 @@ mod tests {
             alpha: false,
         };
         assert_eq!(classify(&img).0, Content::Synthetic);
-        let mut x: u32 = 12345;
-        let noisy: Vec<u8> = (0..128 * 128 * 4)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x & 0xff) as u8
-            })
-            .collect();
+        let noisy = crate::codec::test_noise(12345, 128 * 128 * 4);
         let img = Pixels {
             width: 128,
             height: 128,
@@ -792,15 +784,7 @@ mod tests {
     #[test]
     fn zlib_glz_is_sent_only_when_smaller() {
         // Noise: GLZ is all literals and deflate cannot shrink them.
-        let mut x: u32 = 7;
-        let noise: Vec<u8> = (0..64 * 64 * 4)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let noise = crate::codec::test_noise(7, 64 * 64 * 4);
         let e = encoder(
             Compression::Glz,
             WanSetting::Never,

@@ -56,3 +56,17 @@ impl Pixels<'_> {
         Ok(())
     }
 }
+
+/// Deterministic incompressible bytes for tests (xorshift32 from `seed`).
+#[cfg(test)]
+pub(crate) fn test_noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}

@@ -96,15 +96,7 @@ pub(crate) mod tests {
     #[test]
     fn short_or_incompressible_streams_are_left_alone() {
         assert_eq!(wrap(&[0u8; MIN_GLZ_BYTES - 1]), Ok(None));
-        let mut x: u32 = 99;
-        let noise: Vec<u8> = (0..4000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let noise = crate::codec::test_noise(99, 4000);
         assert_eq!(wrap(&noise), Ok(None));
     }
 }
