@@ -53,10 +53,10 @@ pub struct DisplayConn {
     client_caps: Caps,
     /// Built at the first draw, once DISPLAY_INIT told the GLZ window.
     encoder: Option<Encoder>,
-    /// Mirror of the client's pixmap cache, sized at the first draw from
-    /// DISPLAY_INIT. A resumed channel starts empty: the client was told
-    /// to drop everything on open.
-    cache: Option<PixmapCache>,
+    /// Mirror of the client's pixmap cache, sized by DISPLAY_INIT (nothing
+    /// is drawn before it). A resumed channel starts empty: the client was
+    /// told to drop everything on open.
+    cache: PixmapCache,
     /// Mirror of the client's palette cache; starts empty like `cache`.
     palettes: PaletteCache,
     next_image_id: u64,
@@ -98,7 +98,7 @@ impl DisplayConn {
             marked: false,
             client_caps: Caps::from_words(info.channel_caps.clone()),
             encoder: None,
-            cache: None,
+            cache: PixmapCache::new(0),
             palettes: PaletteCache::new(),
             next_image_id: 1,
             session_id: info.session_id,
@@ -132,6 +132,9 @@ impl DisplayConn {
             conn.ack_generation = ack_generation.wrapping_add(1).max(1);
             conn.ack = AckWindow::new(conn.ack_generation, ACK_WINDOW);
             conn.init = *init;
+            if let Some(init) = init {
+                conn.cache = PixmapCache::new(init.pixmap_cache_size);
+            }
             conn.surface = surface.map(|(width, height)| Mode {
                 width,
                 height,
@@ -218,6 +221,11 @@ impl DisplayConn {
                     .map_err(|e| format!("bad display message {msg_type}: {e}"))?;
                 match msg {
                     DisplayClientMsg::Init(i) => {
+                        // A repeated INIT must not forget what the client
+                        // already holds: the mirror is sized once.
+                        if self.init.is_none() {
+                            self.cache = PixmapCache::new(i.pixmap_cache_size);
+                        }
                         self.init = Some(DisplayInitState {
                             pixmap_cache_id: i.pixmap_cache_id,
                             pixmap_cache_size: i.pixmap_cache_size,
@@ -346,10 +354,7 @@ impl DisplayConn {
         shm.copy_rect(rect, &mut pixels)?;
         let mut msgs = Vec::new();
         let lossy_allowed = self.wan.jpeg.applies(self.low_bandwidth);
-        let pixmap_cache_size = self.init.map_or(0, |i| i.pixmap_cache_size);
-        let cache = self
-            .cache
-            .get_or_insert_with(|| PixmapCache::new(pixmap_cache_size));
+        let cache = &mut self.cache;
         let key = cache
             .admits(rect.width, rect.height)
             .then(|| ContentKey::of(&pixels, rect.width, rect.height));
@@ -422,9 +427,7 @@ impl DisplayConn {
             height: rect.height,
         };
         self.next_image_id += 1;
-        let cache = self
-            .cache
-            .get_or_insert_with(|| PixmapCache::new(pixmap_cache_size));
+        let cache = &mut self.cache;
         if let Some(admitted) = key.and_then(|k| cache.admit(k, lossy)) {
             if !admitted.evicted.is_empty() {
                 tracing::debug!(
