@@ -197,6 +197,17 @@ pub enum Fault {
     ForbiddenSyscall,
 }
 
+/// A primary surface as the client created it.
+#[derive(Encode, Decode, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurfaceState {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Created as 32-bit ARGB (else 32-bit xRGB).
+    pub alpha: bool,
+}
+
 /// What a client already holds on a channel, kept by the supervisor so that
 /// a replacement worker can continue where a dead one stopped.
 #[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
@@ -205,8 +216,8 @@ pub enum ResumeState {
     Display {
         /// The client sent DISPLAY_INIT (pixmap cache size, GLZ window).
         init: Option<DisplayInitState>,
-        /// Size of the primary surface the client has, if any.
-        surface: Option<(u32, u32)>,
+        /// The primary surface the client has, if any.
+        surface: Option<SurfaceState>,
         /// The client has seen MARK.
         marked: bool,
         /// ACK generation last announced with SET_ACK.

@@ -51,6 +51,9 @@ pub enum ShmError {
     /// The backing file could still be shrunk under our mapping.
     #[error("region file is not sealed against shrinking")]
     NotSealed,
+    /// A mode names a pixel format this build does not know.
+    #[error("unknown pixel format {0}")]
+    UnknownPixelFormat(u32),
     /// A display mode is impossible for this region.
     #[error("invalid mode {width}x{height} with stride {stride}")]
     InvalidMode {

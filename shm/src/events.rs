@@ -26,7 +26,43 @@ impl Rect {
     }
 }
 
-/// A display mode: the framebuffer's current size and row pitch.
+/// What the fourth byte of each framebuffer pixel means. Pixels are always
+/// four bytes, B,G,R then this one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PixelFormat {
+    /// Padding: the picture is opaque whatever the byte holds.
+    #[default]
+    Xrgb32,
+    /// Straight alpha: the picture carries transparency the client keeps.
+    Argb32,
+}
+
+impl PixelFormat {
+    /// The value stored in shared memory.
+    pub const fn to_word(self) -> u32 {
+        match self {
+            PixelFormat::Xrgb32 => 0,
+            PixelFormat::Argb32 => 1,
+        }
+    }
+
+    /// Reads a stored value; `None` for anything unknown.
+    pub const fn from_word(word: u32) -> Option<Self> {
+        match word {
+            0 => Some(PixelFormat::Xrgb32),
+            1 => Some(PixelFormat::Argb32),
+            _ => None,
+        }
+    }
+
+    /// Whether the fourth byte is alpha.
+    pub const fn has_alpha(self) -> bool {
+        matches!(self, PixelFormat::Argb32)
+    }
+}
+
+/// A display mode: the framebuffer's current size, row pitch and pixel
+/// format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mode {
     /// Width in pixels.
@@ -35,6 +71,8 @@ pub struct Mode {
     pub height: u32,
     /// Bytes from one row to the next.
     pub stride: u32,
+    /// What the fourth byte of a pixel means.
+    pub format: PixelFormat,
 }
 
 impl Mode {
@@ -43,6 +81,7 @@ impl Mode {
         width: 0,
         height: 0,
         stride: 0,
+        format: PixelFormat::Xrgb32,
     };
 
     /// Whether a mode has been set.

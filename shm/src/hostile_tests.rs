@@ -313,6 +313,7 @@ fn random_garbage_never_panics() {
         Word::ModeWidth,
         Word::ModeHeight,
         Word::ModeStride,
+        Word::ModeFormat,
         Word::CursorSeq,
         Word::CursorWidth,
         Word::CursorHeight,
@@ -372,4 +373,38 @@ fn random_garbage_never_panics() {
         let _ = consumer.copy_rect(r, &mut pixels);
         assert!(pixels.len() <= 64 * 48 * 4, "round {round}");
     }
+}
+
+#[test]
+fn unknown_pixel_formats_are_refused_in_the_ring_and_the_header() {
+    let (region, mut consumer) = region_with_mode();
+    let raw = region.raw();
+    // A mode record naming format 7: refused, the old mode stays.
+    raw.push(record(&[MODE, 16, 8, 64, FIRST_MODE + 1, 7]));
+    let mut events = Vec::new();
+    assert!(matches!(
+        consumer.drain(&mut events),
+        Err(ShmError::UnknownPixelFormat(7))
+    ));
+    assert!(events.is_empty());
+    assert_eq!(consumer.mode().unwrap().width, 32);
+
+    // The same garbage in the header's mode: reading the mode fails typed.
+    raw.set32(Word::ModeFormat, u32::MAX);
+    assert!(matches!(
+        consumer.mode(),
+        Err(ShmError::UnknownPixelFormat(u32::MAX))
+    ));
+    let mut out = Vec::new();
+    assert!(consumer
+        .copy_rect(
+            Rect {
+                x: 0,
+                y: 0,
+                width: 1,
+                height: 1
+            },
+            &mut out
+        )
+        .is_err());
 }

@@ -5,7 +5,7 @@
 //! 0                 HEADER_SIZE (64 KiB)      header (table below)
 //! ring_offset       ring_records * 32, ↑      ring of fixed-size records
 //! cursor_offset     256 * 256 * 4             current cursor shape, B,G,R,A rows
-//! fb_offset         max_w * max_h * 4, ↑      framebuffer, B,G,R,X rows at the mode stride
+//! fb_offset         max_w * max_h * 4, ↑      framebuffer, B,G,R,X (or B,G,R,A) rows at the mode stride
 //! ```
 //! `↑` = rounded up to [`AREA_ALIGN`]. Every area starts on a 64 KiB
 //! boundary, a whole page on every Linux page size, so the consumer can map
@@ -16,10 +16,11 @@
 //!
 //! ```text
 //! 0x000 u64 magic "SPBXSHM\0"          0x080 u32 mode seqlock counter
-//! 0x008 u32 version (1)                0x084 u32 mode width
+//! 0x008 u32 version (2)                0x084 u32 mode width
 //! 0x00c u32 header size                0x088 u32 mode height
 //! 0x010 u32 max width                  0x08c u32 mode stride (bytes)
 //! 0x014 u32 max height                 0x090 u32 mode serial (0 = no mode yet)
+//!                                      0x094 u32 mode pixel format (0 xRGB, 1 ARGB)
 //!                                      0x0c0 u32 cursor seqlock counter
 //! 0x018 u32 ring records               0x0c4 u32 cursor width
 //! 0x01c u32 record size (32)           0x0c8 u32 cursor height
@@ -39,7 +40,7 @@
 //!
 //! ```text
 //! 1 damage        x, y, width, height, mode serial
-//! 2 mode changed  width, height, stride, mode serial
+//! 2 mode changed  width, height, stride, mode serial, pixel format
 //! 3 cursor moved  x, y (as i32)
 //! 4 cursor shape  serial (the shape itself is in the cursor area)
 //! ```
@@ -58,7 +59,7 @@ use crate::error::ShmError;
 /// "SPBXSHM\0" read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SPBXSHM\0");
 /// Bumped on any incompatible layout change.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Size of the header area, and the alignment of every later area.
 pub const HEADER_SIZE: usize = 64 * 1024;
 /// Alignment of every area, so each can be mapped on its own.
@@ -92,6 +93,7 @@ pub(crate) enum Word {
     ModeHeight,
     ModeStride,
     ModeSerial,
+    ModeFormat,
     CursorSeq,
     CursorWidth,
     CursorHeight,
@@ -104,7 +106,7 @@ pub(crate) enum Word {
 impl Word {
     /// Every variant, so tests can check all offsets.
     #[cfg(test)]
-    pub(crate) const ALL: [Word; 18] = [
+    pub(crate) const ALL: [Word; 19] = [
         Word::Version,
         Word::HeaderSize,
         Word::MaxWidth,
@@ -116,6 +118,7 @@ impl Word {
         Word::ModeHeight,
         Word::ModeStride,
         Word::ModeSerial,
+        Word::ModeFormat,
         Word::CursorSeq,
         Word::CursorWidth,
         Word::CursorHeight,
@@ -139,6 +142,7 @@ impl Word {
             Word::ModeHeight => 0x088,
             Word::ModeStride => 0x08c,
             Word::ModeSerial => 0x090,
+            Word::ModeFormat => 0x094,
             Word::CursorSeq => 0x0c0,
             Word::CursorWidth => 0x0c4,
             Word::CursorHeight => 0x0c8,

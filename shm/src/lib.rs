@@ -26,7 +26,7 @@ mod serial;
 pub use consumer::Consumer;
 pub use doorbell::Doorbell;
 pub use error::ShmError;
-pub use events::{CursorImage, Event, Mode, Rect};
+pub use events::{CursorImage, Event, Mode, PixelFormat, Rect};
 pub use layout::ShmLayout;
 pub use producer::Producer;
 pub use region::create_region;

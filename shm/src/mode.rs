@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::error::ShmError;
-use crate::events::Mode;
+use crate::events::{Mode, PixelFormat};
 use crate::header::Header;
 use crate::layout::{Geometry, Word, BYTES_PER_PIXEL};
 use crate::seqlock;
@@ -54,16 +54,18 @@ pub(crate) fn validate(mode: Mode, geometry: &Geometry) -> Result<Mode, ShmError
 /// Reads the mode as one consistent snapshot, validated.
 pub(crate) fn read(header: &Header, geometry: &Geometry) -> Result<ModeState, ShmError> {
     let get = |w: Word| header.word(w).load(Ordering::Relaxed);
-    let (raw, serial) = seqlock::read(header.word(Word::ModeSeq), || {
+    let (mode, format, serial) = seqlock::read(header.word(Word::ModeSeq), || {
         let mode = Mode {
             width: get(Word::ModeWidth),
             height: get(Word::ModeHeight),
             stride: get(Word::ModeStride),
+            format: PixelFormat::Xrgb32,
         };
-        (mode, get(Word::ModeSerial))
+        (mode, get(Word::ModeFormat), get(Word::ModeSerial))
     })?;
+    let format = PixelFormat::from_word(format).ok_or(ShmError::UnknownPixelFormat(format))?;
     Ok(ModeState {
-        mode: validate(raw, geometry)?,
+        mode: validate(Mode { format, ..mode }, geometry)?,
         serial,
     })
 }
@@ -84,6 +86,9 @@ pub(crate) fn write(header: &Header, state: ModeState) {
         header
             .word(Word::ModeStride)
             .store(mode.stride, Ordering::Relaxed);
+        header
+            .word(Word::ModeFormat)
+            .store(mode.format.to_word(), Ordering::Relaxed);
     });
 }
 
@@ -110,11 +115,13 @@ mod tests {
                 width: 64,
                 height: 32,
                 stride: 256,
+                format: PixelFormat::Xrgb32,
             },
             Mode {
                 width: 1,
                 height: 1,
                 stride: 4,
+                format: PixelFormat::Xrgb32,
             },
         ] {
             assert_eq!(validate(mode, &g).unwrap(), mode);
@@ -138,6 +145,7 @@ mod tests {
                 width,
                 height,
                 stride,
+                format: PixelFormat::Xrgb32,
             };
             assert!(
                 matches!(validate(mode, &g), Err(ShmError::InvalidMode { .. })),

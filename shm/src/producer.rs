@@ -5,7 +5,7 @@ use std::sync::atomic::{fence, Ordering};
 
 use crate::cursor::{self, Shape};
 use crate::error::ShmError;
-use crate::events::{Mode, Rect};
+use crate::events::{Mode, PixelFormat, Rect};
 use crate::layout::{DWord, Geometry, Word, BYTES_PER_PIXEL};
 use crate::mapping::Access;
 use crate::mode::{self, ModeState};
@@ -59,14 +59,25 @@ impl Producer {
         self.mode.mode
     }
 
-    /// Sets a new mode (stride `width * 4`) and publishes it. The framebuffer
-    /// contents are undefined until rectangles are written.
+    /// Sets a new opaque mode (stride `width * 4`) and publishes it. The
+    /// framebuffer contents are undefined until rectangles are written.
     pub fn set_mode(&mut self, width: u32, height: u32) -> Result<(), ShmError> {
+        self.set_mode_with_format(width, height, PixelFormat::Xrgb32)
+    }
+
+    /// Sets a new mode in `format` (stride `width * 4`) and publishes it.
+    pub fn set_mode_with_format(
+        &mut self,
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+    ) -> Result<(), ShmError> {
         let stride = width.saturating_mul(BYTES_PER_PIXEL);
         let wanted = Mode {
             width,
             height,
             stride,
+            format,
         };
         let mode = mode::validate(wanted, &self.region.geometry)
             .ok()

@@ -9,7 +9,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::error::ShmError;
-use crate::events::{Mode, Rect};
+use crate::events::{Mode, PixelFormat, Rect};
 use crate::layout::{Geometry, RECORD_SIZE, RECORD_WORDS};
 use crate::mapping::Mapping;
 
@@ -38,9 +38,14 @@ impl Record {
                 rect: r,
                 mode_serial,
             } => &[KIND_DAMAGE, r.x, r.y, r.width, r.height, mode_serial],
-            Record::ModeChanged { mode: m, serial } => {
-                &[KIND_MODE, m.width, m.height, m.stride, serial]
-            }
+            Record::ModeChanged { mode: m, serial } => &[
+                KIND_MODE,
+                m.width,
+                m.height,
+                m.stride,
+                serial,
+                m.format.to_word(),
+            ],
             Record::CursorMoved { x, y } => &[KIND_CURSOR_MOVED, x as u32, y as u32],
             Record::CursorShape { serial } => &[KIND_CURSOR_SHAPE, serial],
         };
@@ -48,7 +53,8 @@ impl Record {
         words
     }
 
-    /// Decodes slot words; only the kind can be wrong at this level.
+    /// Decodes slot words; only the kind and the pixel format can be wrong
+    /// at this level.
     pub(crate) fn decode(words: Words) -> Result<Record, ShmError> {
         let [kind, a, b, c, d, e, ..] = words;
         match kind {
@@ -66,6 +72,7 @@ impl Record {
                     width: a,
                     height: b,
                     stride: c,
+                    format: PixelFormat::from_word(e).ok_or(ShmError::UnknownPixelFormat(e))?,
                 },
                 serial: d,
             }),
@@ -137,6 +144,7 @@ mod tests {
                     width: 640,
                     height: 480,
                     stride: 2560,
+                    format: PixelFormat::Xrgb32,
                 },
                 serial: 6,
             },

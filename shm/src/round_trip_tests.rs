@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::test_support::{pattern, TestRegion, SMALL};
-use crate::{CursorImage, Event, Mode, Rect, ShmError, ShmLayout};
+use crate::{CursorImage, Event, Mode, PixelFormat, Rect, ShmError, ShmLayout};
 
 fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
     Rect {
@@ -61,6 +61,7 @@ fn events_arrive_in_order_and_pixels_match() {
         width: 40,
         height: 30,
         stride: 160,
+        format: PixelFormat::Xrgb32,
     };
     let shape = CursorImage {
         width: 4,
@@ -113,6 +114,7 @@ fn a_late_consumer_gets_the_current_state_instead_of_old_records() {
         width: 64,
         height: 48,
         stride: 256,
+        format: PixelFormat::Xrgb32,
     };
     assert_eq!(events.len(), 4, "{events:?}");
     assert_eq!(events[0], Event::ModeChanged(mode));
@@ -212,7 +214,8 @@ fn a_full_ring_turns_into_an_overflow_and_then_recovers() {
     assert!(events.contains(&Event::ModeChanged(Mode {
         width: 64,
         height: 48,
-        stride: 256
+        stride: 256,
+        format: PixelFormat::Xrgb32,
     })));
 
     events.clear();
@@ -245,7 +248,8 @@ fn state_changes_lost_in_an_overflow_are_reported_by_the_resync() {
         Event::ModeChanged(Mode {
             width: 32,
             height: 16,
-            stride: 128
+            stride: 128,
+            format: PixelFormat::Xrgb32,
         })
     );
     assert!(matches!(&events[1], Event::CursorShape(c) if c.serial == 1));
@@ -325,4 +329,38 @@ fn concurrent_producer_and_consumer_never_see_an_invalid_event() {
     writer.join().unwrap();
     assert!(mode_changes > 2, "{mode_changes} mode changes");
     eprintln!("{mode_changes} mode changes, {overflows} overflows");
+}
+
+#[test]
+fn an_alpha_mode_reaches_the_consumer_with_its_format() {
+    let region = TestRegion::new(&SMALL);
+    let mut producer = region.producer();
+    let mut consumer = region.synced_consumer();
+    producer
+        .set_mode_with_format(20, 10, PixelFormat::Argb32)
+        .unwrap();
+    let mut events = Vec::new();
+    consumer.drain(&mut events).unwrap();
+    let argb = Mode {
+        width: 20,
+        height: 10,
+        stride: 80,
+        format: PixelFormat::Argb32,
+    };
+    assert_eq!(events, vec![Event::ModeChanged(argb)]);
+    assert_eq!(consumer.mode().unwrap(), argb);
+    // A late consumer learns the format from the header alone.
+    assert_eq!(region.synced_consumer().mode().unwrap(), argb);
+
+    // Back to opaque at the same size: a mode change of its own.
+    producer.set_mode(20, 10).unwrap();
+    events.clear();
+    consumer.drain(&mut events).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::ModeChanged(Mode {
+            format: PixelFormat::Xrgb32,
+            ..argb
+        })]
+    );
 }

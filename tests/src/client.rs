@@ -1244,9 +1244,10 @@ pub struct DrawCopyHead {
     pub src_area: WireRect,
 }
 
-/// Decodes a BITMAP image payload (after the descriptor) into R,G,B rows:
-/// 32-bit, 24-bit, or 1/4/8-bit indexed with a palette found inline (at a
-/// body offset) or in `palettes`, which it updates as PAL_CACHE_ME asks.
+/// Decodes a BITMAP image payload (after the descriptor) into R,G,B rows
+/// and, for RGBA, its alpha: 32-bit, 24-bit, or 1/4/8-bit indexed with a
+/// palette found inline (at a body offset) or in `palettes`, which it
+/// updates as PAL_CACHE_ME asks.
 fn decode_bitmap(
     c: &mut Cursor<'_>,
     body: &[u8],
@@ -1313,13 +1314,19 @@ fn decode_bitmap(
     let data = c.bytes(stride.saturating_mul(bh as usize))?;
     let top_down = bflags & 4 != 0;
     let mut rgb = Vec::with_capacity(bw as usize * bh as usize * 3);
+    let mut alpha = (format == 9).then(|| Vec::with_capacity(bw as usize * bh as usize));
     for row in 0..bh as usize {
         let src_row = if top_down { row } else { bh as usize - 1 - row };
         let line = &data[src_row * stride..][..stride];
         for x in 0..bw as usize {
             let px = match bits {
                 24 => [line[x * 3 + 2], line[x * 3 + 1], line[x * 3]],
-                32 => [line[x * 4 + 2], line[x * 4 + 1], line[x * 4]],
+                32 => {
+                    if let Some(alpha) = &mut alpha {
+                        alpha.push(line[x * 4 + 3]);
+                    }
+                    [line[x * 4 + 2], line[x * 4 + 1], line[x * 4]]
+                }
                 _ => {
                     let per = 8 / bits;
                     let i = (line[x / per] >> (8 - bits * (x % per + 1))) & (0xffu8 >> (8 - bits));
@@ -1336,7 +1343,12 @@ fn decode_bitmap(
             rgb.extend_from_slice(&px);
         }
     }
-    Ok((bw, bh, rgb))
+    Ok(Tile {
+        width: bw,
+        height: bh,
+        rgb,
+        alpha,
+    })
 }
 
 /// Parses the fixed part of a DRAW_COPY body.
@@ -1382,12 +1394,17 @@ pub struct ClientSurface {
     pub size: Option<(u32, u32)>,
     /// R,G,B bytes, row by row.
     pub rgb: Vec<u8>,
+    /// One byte per pixel: the alpha an RGBA image left there, 0xff where
+    /// an opaque image was drawn (meaningful on an ARGB surface).
+    pub alpha: Vec<u8>,
+    /// The `SURFACE_FMT_*` of surface 0.
+    pub format: u32,
     /// DRAW_COPY messages applied.
     pub draws: u64,
     /// The pixmap cache size announced in DISPLAY_INIT, in pixels.
     pub cache_limit: u64,
-    /// Cached images by id: width, height, R,G,B rows.
-    pub cache: std::collections::HashMap<u64, (u32, u32, Vec<u8>)>,
+    /// Cached images by id.
+    pub cache: std::collections::HashMap<u64, Tile>,
     /// Pixels held in `cache`.
     pub cache_used: u64,
     /// Draws whose image came from the cache.
@@ -1406,8 +1423,16 @@ impl Default for ClientSurface {
     }
 }
 
-/// A decoded source image: width, height, R,G,B rows.
-type Tile = (u32, u32, Vec<u8>);
+/// A decoded source image.
+#[derive(Clone, Debug)]
+pub struct Tile {
+    pub width: u32,
+    pub height: u32,
+    /// R,G,B rows.
+    pub rgb: Vec<u8>,
+    /// One alpha byte per pixel, for RGBA bitmaps only.
+    pub alpha: Option<Vec<u8>>,
+}
 
 impl ClientSurface {
     /// A surface whose pixmap cache holds `cache_pixels` (as announced with
@@ -1416,6 +1441,8 @@ impl ClientSurface {
         Self {
             size: None,
             rgb: Vec::new(),
+            alpha: Vec::new(),
+            format: 0,
             draws: 0,
             cache_limit: u64::try_from(cache_pixels).unwrap_or(0),
             cache: Default::default(),
@@ -1437,12 +1464,15 @@ impl ClientSurface {
                 let id = c.u32()?;
                 let w = c.u32()?;
                 let h = c.u32()?;
+                let format = c.u32()?;
                 if id == 0 {
                     if w == 0 || h == 0 || w > 8192 || h > 8192 {
                         return Err(ClientError::Protocol(format!("surface of {w}x{h}")));
                     }
                     self.size = Some((w, h));
+                    self.format = format;
                     self.rgb = vec![0; w as usize * h as usize * 3];
+                    self.alpha = vec![0; w as usize * h as usize];
                 }
                 Ok(None)
             }
@@ -1451,6 +1481,7 @@ impl ClientSurface {
                 if c.u32()? == 0 {
                     self.size = None;
                     self.rgb.clear();
+                    self.alpha.clear();
                 }
                 Ok(None)
             }
@@ -1465,7 +1496,12 @@ impl ClientSurface {
                             "INVAL_LIST resource type {res_type}"
                         )));
                     }
-                    let Some((w, h, _)) = self.cache.remove(&id) else {
+                    let Some(Tile {
+                        width: w,
+                        height: h,
+                        ..
+                    }) = self.cache.remove(&id)
+                    else {
                         return Err(ClientError::Protocol(format!(
                             "INVAL_LIST names id {id:#x}, which is not cached"
                         )));
@@ -1522,10 +1558,10 @@ impl ClientSurface {
                          (spice-gtk would wait for it forever)"
                     ))
                 })?;
-                if (tile.0, tile.1) != (iw, ih) {
+                if (tile.width, tile.height) != (iw, ih) {
                     return Err(ClientError::Protocol(format!(
                         "FROM_CACHE {id:#x} says {iw}x{ih}, cached {}x{}",
-                        tile.0, tile.1
+                        tile.width, tile.height
                     )));
                 }
                 self.cache_hits += 1;
@@ -1568,7 +1604,8 @@ impl ClientSurface {
         let img = body.get(head.image_offset as usize..).ok_or_else(|| {
             ClientError::Protocol(format!("image offset {} beyond body", head.image_offset))
         })?;
-        let (bw, bh, data) = self.source(body, img)?;
+        let tile = self.source(body, img)?;
+        let (bw, bh, data) = (tile.width, tile.height, &tile.rgb);
         let d = head.dest;
         let (dw, dh) = (
             i64::from(d.right) - i64::from(d.left),
@@ -1598,6 +1635,11 @@ impl ClientSurface {
             let to = ((d.top as usize + row) * sw as usize + d.left as usize) * 3;
             let n = dw as usize * 3;
             self.rgb[to..to + n].copy_from_slice(&data[from..from + n]);
+            let (from, to, n) = (from / 3, to / 3, n / 3);
+            match &tile.alpha {
+                Some(alpha) => self.alpha[to..to + n].copy_from_slice(&alpha[from..from + n]),
+                None => self.alpha[to..to + n].fill(0xff),
+            }
         }
         Ok(())
     }

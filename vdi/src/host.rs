@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use spicebox_ipc::{FromHost, InputEvent, IpcError, SyncReceiver, SyncSender as IpcSender, ToHost};
-use spicebox_shm::{Doorbell, Producer, Rect};
+use spicebox_shm::{Doorbell, PixelFormat, Producer, Rect};
 
 use crate::damage::DamageList;
 use crate::desktop::DemoDesktop;
@@ -41,7 +41,7 @@ pub fn run(
         .map(|name| Scene::new(name, desktop.width(), desktop.height(), desktop.frame()))
         .transpose()?;
     let log = opts.input_log.as_deref().map(InputLog::open).transpose()?;
-    publish_initial(&mut producer, &desktop)?;
+    publish_initial(&mut producer, &desktop, scene.as_ref())?;
     doorbell.ring()?;
     tracing::info!(
         width = opts.width,
@@ -81,17 +81,26 @@ pub fn run(
     receiver.join().map_err(|_| VdiError::InputThreadPanicked)?
 }
 
-/// Sets the mode and publishes the whole first picture and the pointer.
-fn publish_initial(producer: &mut Producer, desktop: &DemoDesktop) -> Result<(), VdiError> {
+/// Sets the mode and publishes the whole first picture and the pointer; a
+/// scene decides the pixel format and shows its own first picture.
+fn publish_initial(
+    producer: &mut Producer,
+    desktop: &DemoDesktop,
+    scene: Option<&Scene>,
+) -> Result<(), VdiError> {
     let (width, height) = (desktop.width(), desktop.height());
-    producer.set_mode(width, height)?;
+    let (format, picture) = match scene {
+        Some(scene) => (scene.format(), scene.frame()),
+        None => (PixelFormat::Xrgb32, desktop.frame()),
+    };
+    producer.set_mode_with_format(width, height, format)?;
     let full = Rect {
         x: 0,
         y: 0,
         width,
         height,
     };
-    producer.write_rect(full, desktop.frame(), stride(desktop))?;
+    producer.write_rect(full, picture, stride(desktop))?;
     let (w, h, hot_x, hot_y, argb) = desktop.cursor_shape();
     producer.set_cursor_shape(w, h, hot_x, hot_y, &argb)?;
     let (x, y) = desktop.cursor();

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use spicebox_ipc::{socket_pair, split_sync, FromHost, InputEvent, ToHost};
-use spicebox_shm::{create_region, Consumer, Doorbell, Event, Mode, Producer, ShmLayout};
+use spicebox_shm::{
+    create_region, Consumer, Doorbell, Event, Mode, PixelFormat, Producer, ShmLayout,
+};
 
 use crate::{run, DemoOptions, VdiError};
 
@@ -47,6 +49,7 @@ fn run_publishes_the_desktop_logs_input_in_order_and_ends_when_the_peer_closes()
         width: 640,
         height: 400,
         stride: 2560,
+        format: PixelFormat::Xrgb32,
     };
     assert!(events.contains(&Event::ModeChanged(mode)), "{events:?}");
     assert!(events.contains(&Event::Damage(mode.full_rect())));

@@ -146,6 +146,7 @@ pub(crate) fn steps() -> Vec<Vec<Paint>> {
             vec![Paint {
                 rect: rect(x, y, tile.side(), tile.side()),
                 fill: tile.fill(),
+                alpha: None,
             }]
         })
         .collect()

@@ -162,6 +162,7 @@ pub(crate) fn plan(width: u32, height: u32) -> Result<Vec<Vec<Paint>>, SceneErro
     let mut steps = vec![vec![Paint {
         rect: rect(0, 0, width, height),
         fill: Fill::Backdrop(SEED),
+        alpha: None,
     }]];
     let mut placed = Vec::new();
     for t in &tiles {
@@ -177,6 +178,7 @@ pub(crate) fn plan(width: u32, height: u32) -> Result<Vec<Vec<Paint>>, SceneErro
         steps.push(vec![Paint {
             rect: r,
             fill: t.fill,
+            alpha: None,
         }]);
     }
     steps.push(small_updates(width, height, &placed));
@@ -218,7 +220,11 @@ fn small_updates(width: u32, height: u32, tiles: &[Rect]) -> Vec<Paint> {
         } else {
             Fill::Mixed(SEED ^ (1000 + i))
         };
-        out.push(Paint { rect: r, fill });
+        out.push(Paint {
+            rect: r,
+            fill,
+            alpha: None,
+        });
     }
     out
 }

@@ -8,10 +8,12 @@
 //! After the last step it holds the final picture and logs
 //! `scene finished` once.
 //!
-//! Scenes ([`SCENES`]): `edges` ([`edges`]), `glz-slide` ([`glz_slide`])
-//! and `cache` ([`cache`]). Every pixel is a pure function of the scene and
+//! Scenes ([`SCENES`]): `edges` ([`edges`]), `glz-slide` ([`glz_slide`]),
+//! `cache` ([`cache`]) and `alpha` ([`alpha`], the only one whose
+//! framebuffer is ARGB). Every pixel is a pure function of the scene and
 //! the screen size.
 
+pub mod alpha;
 pub mod cache;
 pub mod edges;
 pub mod glz_slide;
@@ -21,7 +23,7 @@ mod player;
 #[cfg(test)]
 mod tests;
 
-use spicebox_shm::Rect;
+use spicebox_shm::{PixelFormat, Rect};
 
 use self::glz_slide::GlzSlide;
 use self::paint::{blit, Paint};
@@ -30,13 +32,13 @@ use crate::draw::canvas::BPP;
 pub(crate) use self::player::play;
 
 /// The names `--demo-scene` accepts.
-pub const SCENES: [&str; 3] = ["edges", "glz-slide", "cache"];
+pub const SCENES: [&str; 4] = ["edges", "glz-slide", "cache", "alpha"];
 
 /// Why a scene cannot be played.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SceneError {
     /// No scene has this name.
-    #[error("unknown demo scene {0:?} (known: edges, glz-slide, cache)")]
+    #[error("unknown demo scene {0:?} (known: edges, glz-slide, cache, alpha)")]
     Unknown(String),
     /// The screen is too small for the scene's layout.
     #[error("demo scene {scene} does not fit on a {width}x{height} screen")]
@@ -63,8 +65,9 @@ pub struct Scene {
     name: &'static str,
     width: u32,
     height: u32,
-    /// B,G,R,X rows of `width * 4` bytes.
+    /// B,G,R,X rows of `width * 4` bytes (B,G,R,A in [`PixelFormat::Argb32`]).
     frame: Vec<u8>,
+    format: PixelFormat,
     script: Script,
     next: usize,
 }
@@ -74,17 +77,18 @@ pub struct Scene {
 pub fn check(name: &str, width: u32, height: u32) -> Result<(), SceneError> {
     match name {
         "edges" => edges::plan(width, height).map(|_| ()),
-        "cache" => cache_fits(width, height),
+        "cache" => fits("cache", cache::MIN_SIZE, width, height),
+        "alpha" => fits("alpha", alpha::MIN_SIZE, width, height),
         // Frames are whole screens: any size the demo accepts works.
         "glz-slide" => Ok(()),
         other => Err(SceneError::Unknown(other.to_owned())),
     }
 }
 
-fn cache_fits(width: u32, height: u32) -> Result<(), SceneError> {
-    if width < cache::MIN_SIZE.0 || height < cache::MIN_SIZE.1 {
+fn fits(scene: &'static str, min: (u32, u32), width: u32, height: u32) -> Result<(), SceneError> {
+    if width < min.0 || height < min.1 {
         return Err(SceneError::DoesNotFit {
-            scene: "cache",
+            scene,
             width,
             height,
         });
@@ -100,6 +104,7 @@ impl Scene {
         let (name, script) = match name {
             "edges" => ("edges", Script::Plan(edges::plan(width, height)?)),
             "cache" => ("cache", Script::Plan(cache::steps())),
+            "alpha" => ("alpha", Script::Plan(alpha::plan(width, height))),
             "glz-slide" => ("glz-slide", Script::Slide(GlzSlide::new(width, height))),
             other => return Err(SceneError::Unknown(other.to_owned())),
         };
@@ -107,11 +112,21 @@ impl Scene {
         if let Some(src) = first.get(..frame.len()) {
             frame.copy_from_slice(src);
         }
+        let format = if name == "alpha" {
+            // The desktop shown before the scene starts is opaque.
+            for px in frame.chunks_exact_mut(BPP) {
+                px[3] = 0xff;
+            }
+            PixelFormat::Argb32
+        } else {
+            PixelFormat::Xrgb32
+        };
         Ok(Scene {
             name,
             width,
             height,
             frame,
+            format,
             script,
             next: 0,
         })
@@ -135,9 +150,15 @@ impl Scene {
         self.next
     }
 
-    /// The picture: B,G,R,X rows of `width * 4` bytes, X = 0.
+    /// The picture: B,G,R,X rows of `width * 4` bytes, X = 0 (B,G,R,A
+    /// when [`Scene::format`] has alpha).
     pub fn frame(&self) -> &[u8] {
         &self.frame
+    }
+
+    /// What the fourth byte of the picture's pixels means.
+    pub fn format(&self) -> PixelFormat {
+        self.format
     }
 
     /// Screen width.
@@ -157,8 +178,7 @@ impl Scene {
             Script::Plan(steps) => {
                 let paints = steps.get(self.next)?;
                 for p in paints {
-                    let pixels = p.fill.render(p.rect.width, p.rect.height);
-                    blit(&mut self.frame, self.width, &p.rect, &pixels);
+                    blit(&mut self.frame, self.width, &p.rect, &p.render());
                 }
                 paints.iter().map(|p| p.rect).collect()
             }

@@ -9,6 +9,7 @@
 use font8x8::legacy::BASIC_LEGACY;
 use spicebox_shm::Rect;
 
+use super::alpha::AlphaShape;
 use crate::draw::canvas::BPP;
 use crate::draw::color::rgb;
 
@@ -47,6 +48,23 @@ pub(crate) enum Fill {
 pub(crate) struct Paint {
     pub(crate) rect: Rect,
     pub(crate) fill: Fill,
+    /// The fourth byte of each pixel: alpha when set, else 0 (padding).
+    pub(crate) alpha: Option<AlphaShape>,
+}
+
+impl Paint {
+    /// Renders the rectangle as B,G,R,X rows (B,G,R,A with an alpha shape).
+    pub(crate) fn render(&self) -> Vec<u8> {
+        let (width, height) = (self.rect.width, self.rect.height);
+        let mut out = self.fill.render(width, height);
+        if let Some(shape) = self.alpha {
+            for (i, px) in out.chunks_exact_mut(BPP).enumerate() {
+                let (x, y) = ((i % width as usize) as u32, (i / width as usize) as u32);
+                px[3] = shape.alpha(x, y, width, height);
+            }
+        }
+        out
+    }
 }
 
 /// A well-mixed 64-bit hash (SplitMix64 finaliser).

@@ -4,9 +4,11 @@
 use std::time::{Duration, Instant};
 
 use spicebox_ipc::{socket_pair, split_sync, FromHost, InputEvent, ToHost};
-use spicebox_shm::{create_region, Consumer, Doorbell, Event, Producer, Rect, ShmLayout};
+use spicebox_shm::{
+    create_region, Consumer, Doorbell, Event, PixelFormat, Producer, Rect, ShmLayout,
+};
 
-use super::{cache, check, edges, glz_slide, Scene, SceneError, SCENES};
+use super::{alpha, cache, check, edges, glz_slide, Scene, SceneError, SCENES};
 use crate::draw::geom::{area, intersect, union};
 use crate::{run, DemoOptions, VdiError};
 
@@ -205,7 +207,7 @@ fn edges_has_every_size_and_keeps_them_all_visible() {
     };
     for (i, step) in plan.iter().enumerate().skip(1).take(tiles.len()) {
         let p = step[0];
-        let want = p.fill.render(p.rect.width, p.rect.height);
+        let want = p.render();
         let got = pixels_of(s.frame(), &p.rect);
         let differing = want
             .chunks_exact(4)
@@ -486,4 +488,85 @@ fn the_host_refuses_an_unknown_scene() {
         matches!(result, Err(VdiError::Scene(SceneError::Unknown(ref n))) if n == "nope"),
         "{result:?}"
     );
+}
+
+#[test]
+fn alpha_starts_opaque_then_paints_alpha_apart() {
+    for name in SCENES {
+        let want = if name == "alpha" {
+            PixelFormat::Argb32
+        } else {
+            PixelFormat::Xrgb32
+        };
+        assert_eq!(scene(name).format(), want, "{name}");
+    }
+    let mut s = scene("alpha");
+    assert!(s.frame().chunks_exact(4).all(|p| p[3] == 0xff));
+    let steps = play_checking_damage(&mut s);
+    // After the full-screen step, each tile keeps clear of the next ones.
+    for (i, pair) in steps[1..].windows(2).enumerate() {
+        let (a, b) = (&pair[0][0], &pair[1][0]);
+        assert!(
+            gap(a, b) >= 80,
+            "steps {} and {}: {a:?} {b:?}",
+            i + 1,
+            i + 2
+        );
+    }
+    let alphas: std::collections::HashSet<u8> = s.frame().chunks_exact(4).map(|p| p[3]).collect();
+    assert!(alphas.len() > 200, "only {} alpha values", alphas.len());
+
+    let tile = |at| pixels_of(s.frame(), &rect_at(at, alpha::FLAT_TILE));
+    let (first, again, opaque) = (
+        tile(alpha::FLAT_AT),
+        tile(alpha::FLAT_AGAIN_AT),
+        tile(alpha::FLAT_OPAQUE_AT),
+    );
+    assert!(first.chunks_exact(4).all(|p| p[3] == alpha::FLAT_ALPHA));
+    assert_eq!(first, again, "the repeated tile differs");
+    assert!(opaque.chunks_exact(4).all(|p| p[3] == 0xff));
+    let colours = |t: &[u8]| {
+        t.chunks_exact(4)
+            .map(|p| [p[0], p[1], p[2]])
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        colours(&first),
+        colours(&opaque),
+        "same colour, other alpha"
+    );
+}
+
+#[test]
+fn the_host_publishes_the_alpha_scene_as_argb() {
+    let region = create_region(&ShmLayout {
+        max_width: W,
+        max_height: H,
+        ring_records: 64,
+    })
+    .expect("region");
+    let producer = Producer::open(region.try_clone().expect("dup")).expect("producer");
+    let mut consumer = Consumer::open(region).expect("consumer");
+    let (host_end, supervisor_end) = socket_pair().expect("socket pair");
+    let (host_tx, host_rx) = split_sync::<FromHost, ToHost>(host_end);
+    let (sup_tx, mut sup_rx) = split_sync::<ToHost, FromHost>(supervisor_end);
+    let opts = DemoOptions {
+        scene: Some("alpha".into()),
+        ..DemoOptions::default()
+    };
+    let host = std::thread::spawn(move || run(opts, producer, Doorbell::new()?, host_tx, host_rx));
+    sup_rx.recv().expect("leds");
+    let mut events = Vec::new();
+    consumer.drain(&mut events).expect("drain");
+    let mode = consumer.mode().expect("mode");
+    assert_eq!(mode.format, PixelFormat::Argb32);
+    assert!(events.contains(&Event::ModeChanged(mode)), "{events:?}");
+    let mut pixels = Vec::new();
+    consumer
+        .copy_rect(mode.full_rect(), &mut pixels)
+        .expect("copy");
+    assert!(pixels.chunks_exact(4).all(|p| p[3] == 0xff), "not opaque");
+    // The supervisor goes away: both halves of its end close.
+    drop((sup_tx, sup_rx));
+    host.join().expect("host thread").expect("host");
 }

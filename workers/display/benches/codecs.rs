@@ -86,7 +86,7 @@ fn encode_all(codec: Codec, frames: &[Canvas]) -> usize {
                 .map(|g| g.encode(&img))
                 .expect("glz")
                 .expect("glz"),
-            Codec::Lz4 => spicebox_display::lz4_stream(&f.data, f.width),
+            Codec::Lz4 => spicebox_display::lz4_stream(&f.data, f.width, false),
             Codec::Jpeg => jpeg::encode(&img, jpeg::DEFAULT_QUALITY).expect("jpeg"),
             Codec::ZlibGlz => {
                 let stream = glz

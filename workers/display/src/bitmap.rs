@@ -1,7 +1,8 @@
 //! Uncompressed images in the smallest exact bitmap format: palettized
 //! (1, 4 or 8 bits per pixel) when the image has few colours, as text and
 //! UI mostly do, else 24-bit. The X byte of B,G,R,X pixels carries nothing,
-//! so no format loses information.
+//! so no format loses information. Images with alpha go as 32-bit RGBA:
+//! palettes are colours only.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ pub const FMT_1BIT_BE: u8 = 2;
 pub const FMT_4BIT_BE: u8 = 4;
 pub const FMT_8BIT: u8 = 5;
 pub const FMT_24BIT: u8 = 7;
+pub const FMT_RGBA: u8 = 9;
 
 /// An image laid out as one bitmap format, rows top-down.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,9 +89,18 @@ fn pack_24(pixels: &[u8], width: usize) -> Bitmap {
     }
 }
 
-/// The smallest exact bitmap for packed B,G,R,X rows of `width` pixels.
-pub fn best(pixels: &[u8], width: u32) -> Bitmap {
+/// The smallest exact bitmap for packed B,G,R,X rows of `width` pixels
+/// (B,G,R,A when `alpha`).
+pub fn best(pixels: &[u8], width: u32, alpha: bool) -> Bitmap {
     let width = width.max(1) as usize;
+    if alpha {
+        return Bitmap {
+            format: FMT_RGBA,
+            stride: (width * 4) as u32,
+            data: pixels.to_vec(),
+            palette: None,
+        };
+    }
     match colours(pixels) {
         Some((palette, index)) => {
             let bits = match palette.len() {
@@ -160,7 +171,7 @@ mod tests {
         ] {
             for (w, h) in [(1, 1), (1, 9), (9, 1), (13, 7), (33, 5), (64, 64)] {
                 let px = image(w, h, colours);
-                let b = best(&px, w as u32);
+                let b = best(&px, w as u32, false);
                 let distinct = px
                     .chunks_exact(4)
                     .map(|p| [p[0], p[1], p[2]])
@@ -177,9 +188,20 @@ mod tests {
     }
 
     #[test]
+    fn images_with_alpha_keep_every_byte() {
+        // Two colours, which would palettize, but with different alphas.
+        let px = [1, 2, 3, 0, 1, 2, 3, 255, 1, 2, 3, 0x80];
+        let b = best(&px, 3, true);
+        assert_eq!(b.format, FMT_RGBA);
+        assert_eq!(b.stride, 12);
+        assert_eq!(b.data, px);
+        assert_eq!(b.palette, None);
+    }
+
+    #[test]
     fn the_padding_byte_does_not_count_as_colour() {
         let px = [1, 2, 3, 0, 1, 2, 3, 255];
-        let b = best(&px, 2);
+        let b = best(&px, 2, false);
         assert_eq!(b.format, FMT_1BIT_BE);
         assert_eq!(b.palette, Some(vec![0x030201]));
     }

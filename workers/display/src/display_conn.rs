@@ -2,16 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use spicebox_ipc::{ChannelInfo, DisplayInitState, OutMessage, ResumeState};
+use spicebox_ipc::{ChannelInfo, DisplayInitState, OutMessage, ResumeState, SurfaceState};
 use spicebox_protocol::caps::Caps;
 use spicebox_protocol::common::{self, AckWindow};
 use spicebox_protocol::consts::display_cap;
 use spicebox_protocol::consts::msg::{common_srv, display_cli, display_srv};
 use spicebox_protocol::display::{
     self, BitmapPalette, DisplayClientMsg, ImageData, ImageDescriptor, MonitorConfigHead,
-    IMAGE_FLAG_CACHE_ME, SURFACE_FLAG_PRIMARY, SURFACE_FMT_32_XRGB,
+    IMAGE_FLAG_CACHE_ME, SURFACE_FLAG_PRIMARY, SURFACE_FMT_32_ARGB, SURFACE_FMT_32_XRGB,
 };
-use spicebox_shm::{Consumer, Mode, Rect, ShmError};
+use spicebox_shm::{Consumer, Mode, PixelFormat, Rect, ShmError};
 
 use crate::bitmap;
 use crate::damage::Damage;
@@ -135,10 +135,15 @@ impl DisplayConn {
             if let Some(init) = init {
                 conn.cache = PixmapCache::new(init.pixmap_cache_size);
             }
-            conn.surface = surface.map(|(width, height)| Mode {
-                width,
-                height,
-                stride: width.saturating_mul(4),
+            conn.surface = surface.map(|s| Mode {
+                width: s.width,
+                height: s.height,
+                stride: s.width.saturating_mul(4),
+                format: if s.alpha {
+                    PixelFormat::Argb32
+                } else {
+                    PixelFormat::Xrgb32
+                },
             });
             conn.marked = *marked;
             conn.resumed = true;
@@ -172,7 +177,11 @@ impl DisplayConn {
     pub fn state(&self) -> ResumeState {
         ResumeState::Display {
             init: self.init,
-            surface: self.surface.map(|m| (m.width, m.height)),
+            surface: self.surface.map(|m| SurfaceState {
+                width: m.width,
+                height: m.height,
+                alpha: m.format.has_alpha(),
+            }),
             marked: self.marked,
             ack_generation: self.ack_generation,
             preferred_compression: self.preferred,
@@ -298,7 +307,11 @@ impl DisplayConn {
                     PRIMARY,
                     mode.width,
                     mode.height,
-                    SURFACE_FMT_32_XRGB,
+                    if mode.format.has_alpha() {
+                        SURFACE_FMT_32_ARGB
+                    } else {
+                        SURFACE_FMT_32_XRGB
+                    },
                     SURFACE_FLAG_PRIMARY,
                 ),
             ));
@@ -317,7 +330,7 @@ impl DisplayConn {
                     1,
                 ),
             ));
-            msgs.extend(self.draw(shm, full_rect(&mode), compression)?);
+            msgs.extend(self.draw(shm, full_rect(&mode), mode.format, compression)?);
             if !self.marked {
                 msgs.push(out(display_srv::MARK, display::mark()));
                 self.marked = true;
@@ -333,7 +346,7 @@ impl DisplayConn {
             let Some(rect) = self.damage.pop() else {
                 break;
             };
-            for m in self.draw(shm, rect, compression)? {
+            for m in self.draw(shm, rect, mode.format, compression)? {
                 msgs.push(m);
                 self.ack.on_sent();
             }
@@ -348,8 +361,10 @@ impl DisplayConn {
         &mut self,
         shm: &Consumer,
         rect: Rect,
+        format: PixelFormat,
         compression: Compression,
     ) -> Result<Vec<OutMessage>, ShmError> {
+        let alpha = format.has_alpha();
         let mut pixels = Vec::with_capacity(rect.width as usize * rect.height as usize * 4);
         shm.copy_rect(rect, &mut pixels)?;
         let mut msgs = Vec::new();
@@ -357,7 +372,7 @@ impl DisplayConn {
         let cache = &mut self.cache;
         let key = cache
             .admits(rect.width, rect.height)
-            .then(|| ContentKey::of(&pixels, rect.width, rect.height));
+            .then(|| ContentKey::of(&pixels, rect.width, rect.height, alpha));
         if let Some(key) = &key {
             if let Some(hit) = cache.lookup(key) {
                 if !hit.lossy || lossy_allowed {
@@ -379,13 +394,13 @@ impl DisplayConn {
             }
         }
 
-        let image = self.encoder(compression).encode(pixels, rect.width);
+        let image = self.encoder(compression).encode(pixels, rect.width, alpha);
         // Uncompressed images go in the smallest exact bitmap format, with
         // the palette cached when they have one.
         let packed;
         let image_data = match &image {
             Encoded::Bitmap { pixels, .. } => {
-                packed = bitmap::best(pixels, rect.width);
+                packed = bitmap::best(pixels, rect.width, alpha);
                 let palette = match &packed.palette {
                     None => BitmapPalette::None,
                     Some(entries) => match self.palettes.lookup_or_store(entries) {

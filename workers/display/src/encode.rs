@@ -101,6 +101,8 @@ pub struct WanOptions {
 
 /// `SpiceBitmapFmt` 32BIT: B,G,R,X.
 const BITMAP_FMT_32BIT: u8 = 8;
+/// `SpiceBitmapFmt` RGBA: B,G,R,A.
+const BITMAP_FMT_RGBA: u8 = 9;
 
 /// Input bytes per LZ4 block. Blocks are independent; whole rows per block
 /// keep the decoder's output contiguous.
@@ -192,14 +194,19 @@ impl Encoded {
     }
 }
 
-/// Builds an LZ4 image stream: u8 top_down, u8 format, then blocks of a
-/// big-endian u32 length and an LZ4 block.
-pub fn lz4_stream(pixels: &[u8], width: u32) -> Vec<u8> {
+/// Builds an LZ4 image stream: u8 top_down, u8 format (32BIT, or RGBA when
+/// the fourth byte is alpha), then blocks of a big-endian u32 length and an
+/// LZ4 block.
+pub fn lz4_stream(pixels: &[u8], width: u32, alpha: bool) -> Vec<u8> {
     let row = (width as usize).max(1) * 4;
     let rows_per_block = (LZ4_BLOCK_BYTES / row).max(1);
     let mut out = Vec::with_capacity(pixels.len() / 4 + 64);
     out.push(1); // top-down
-    out.push(BITMAP_FMT_32BIT);
+    out.push(if alpha {
+        BITMAP_FMT_RGBA
+    } else {
+        BITMAP_FMT_32BIT
+    });
     for chunk in pixels.chunks(rows_per_block * row) {
         let block = lz4_flex::block::compress(chunk);
         // A block is at most one chunk's worst-case size, far below 4 GiB.
@@ -361,14 +368,16 @@ impl Encoder {
         self.mode = mode;
     }
 
-    /// Encodes packed B,G,R,X rows of `width` pixels.
-    pub fn encode(&mut self, pixels: Vec<u8>, width: u32) -> Encoded {
+    /// Encodes packed B,G,R,X rows of `width` pixels (B,G,R,A when
+    /// `alpha`: the fourth byte is then kept exactly, or as JPEG_ALPHA's
+    /// exact alpha plane).
+    pub fn encode(&mut self, pixels: Vec<u8>, width: u32, alpha: bool) -> Encoded {
         let height = u32::try_from(pixels.len() / 4 / (width.max(1) as usize)).unwrap_or(0);
         let img = Pixels {
             width,
             height,
             data: &pixels,
-            alpha: false,
+            alpha,
         };
         match self.encode_image(&img) {
             Some(Attempt {
@@ -403,7 +412,7 @@ impl Encoder {
         let base = match self.mode {
             Compression::Off => return None,
             Compression::Lz4 if self.client.lz4 => {
-                let stream = lz4_stream(img.data, img.width);
+                let stream = lz4_stream(img.data, img.width, img.alpha);
                 return Some(Attempt::plain("lz4", Ok(Encoded::Lz4(stream))));
             }
             Compression::Lz4 => return None,
@@ -535,7 +544,7 @@ mod tests {
     /// after another into one buffer.
     fn decode(stream: &[u8]) -> Vec<u8> {
         assert_eq!(stream[0], 1);
-        assert_eq!(stream[1], BITMAP_FMT_32BIT);
+        assert!([BITMAP_FMT_32BIT, BITMAP_FMT_RGBA].contains(&stream[1]));
         let mut pos = 2;
         let mut out = Vec::new();
         while pos < stream.len() {
@@ -556,7 +565,12 @@ mod tests {
         let pixels: Vec<u8> = (0..width * height * 4)
             .map(|i| (i * 7 % 251) as u8)
             .collect();
-        let stream = lz4_stream(&pixels, width as u32);
+        let stream = lz4_stream(&pixels, width as u32, false);
+        assert_eq!(stream[1], BITMAP_FMT_32BIT);
+        assert_eq!(decode(&stream), pixels);
+        // With alpha only the declared format changes: the bytes are kept.
+        let stream = lz4_stream(&pixels, width as u32, true);
+        assert_eq!(stream[1], BITMAP_FMT_RGBA);
         assert_eq!(decode(&stream), pixels);
     }
 
@@ -566,16 +580,27 @@ mod tests {
             lz4: false,
             glz_window: 0,
         };
-        let e =
-            Encoder::new(Compression::Lz4, no_lz4, WanOptions::default()).encode(vec![0; 16], 2);
+        let e = Encoder::new(Compression::Lz4, no_lz4, WanOptions::default()).encode(
+            vec![0; 16],
+            2,
+            false,
+        );
         assert!(matches!(e, Encoded::Bitmap { stride: 8, .. }));
         let lz4 = ClientCodecs {
             lz4: true,
             glz_window: 0,
         };
-        let e = Encoder::new(Compression::Off, lz4, WanOptions::default()).encode(vec![0; 16], 2);
+        let e = Encoder::new(Compression::Off, lz4, WanOptions::default()).encode(
+            vec![0; 16],
+            2,
+            false,
+        );
         assert!(matches!(e, Encoded::Bitmap { .. }));
-        let e = Encoder::new(Compression::Lz4, lz4, WanOptions::default()).encode(vec![0; 16], 2);
+        let e = Encoder::new(Compression::Lz4, lz4, WanOptions::default()).encode(
+            vec![0; 16],
+            2,
+            false,
+        );
         assert!(matches!(e, Encoded::Lz4(_)));
     }
 
@@ -654,7 +679,11 @@ mod tests {
         let photo = photo_like(200, 150, 11);
         for mode in [Compression::Quic, Compression::AutoGlz, Compression::AutoLz] {
             for (setting, low, applies) in SETTINGS {
-                let e = encoder(mode, setting, WanSetting::Never, low).encode(photo.clone(), 200);
+                let e = encoder(mode, setting, WanSetting::Never, low).encode(
+                    photo.clone(),
+                    200,
+                    false,
+                );
                 let what = format!("{mode:?} jpeg={setting:?} low_bandwidth={low}");
                 assert_eq!(
                     e.codec_name(),
@@ -676,8 +705,11 @@ mod tests {
             (Compression::Lz4, "lz4"),
             (Compression::Off, "bitmap"),
         ] {
-            let e =
-                encoder(mode, WanSetting::Always, WanSetting::Never, true).encode(ui.clone(), 200);
+            let e = encoder(mode, WanSetting::Always, WanSetting::Never, true).encode(
+                ui.clone(),
+                200,
+                false,
+            );
             assert_eq!(e.codec_name(), expect, "{mode:?}");
             assert!(!e.is_lossy());
         }
@@ -692,7 +724,7 @@ mod tests {
             WanSetting::Never,
             false,
         )
-        .encode(photo.clone(), 200);
+        .encode(photo.clone(), 200, false);
         let Encoded::Jpeg(stream) = &e else {
             panic!("{} sent", e.codec_name());
         };
@@ -713,7 +745,7 @@ mod tests {
             WanSetting::Never,
             false,
         )
-        .encode(tiny, 8);
+        .encode(tiny, 8, false);
         assert_eq!(e.codec_name(), "quic");
         assert!(!e.is_lossy());
     }
@@ -761,7 +793,8 @@ mod tests {
         let ui = ui_like(256, 128, 2);
         for mode in [Compression::Glz, Compression::AutoGlz] {
             for (setting, low, applies) in SETTINGS {
-                let e = encoder(mode, WanSetting::Never, setting, low).encode(ui.clone(), 256);
+                let e =
+                    encoder(mode, WanSetting::Never, setting, low).encode(ui.clone(), 256, false);
                 assert_eq!(
                     e.codec_name(),
                     if applies { "zlib_glz" } else { "glz" },
@@ -778,7 +811,7 @@ mod tests {
                 zlib_glz: WanSetting::Always,
             },
         );
-        assert_eq!(e.encode(ui, 256).codec_name(), "lz");
+        assert_eq!(e.encode(ui, 256, false).codec_name(), "lz");
     }
 
     #[test]
@@ -791,7 +824,7 @@ mod tests {
             WanSetting::Always,
             false,
         )
-        .encode(noise, 64);
+        .encode(noise, 64, false);
         assert_eq!(e.codec_name(), "glz");
     }
 
@@ -820,7 +853,7 @@ mod tests {
                 alpha: false,
             };
             let plain = bare.encode(&img).expect("glz");
-            match wrapped.encode(data.clone(), *width) {
+            match wrapped.encode(data.clone(), *width, false) {
                 Encoded::ZlibGlz { glz_size, data } => {
                     assert_eq!(glz_size as usize, plain.len(), "frame {k}");
                     assert!(data.len() + 4 < plain.len(), "frame {k} not smaller");

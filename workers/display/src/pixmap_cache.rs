@@ -21,9 +21,11 @@ pub struct ContentKey {
 
 impl ContentKey {
     /// Keys packed `width × 4`-byte rows.
-    pub fn of(pixels: &[u8], width: u32, height: u32) -> Self {
+    pub fn of(pixels: &[u8], width: u32, height: u32, alpha: bool) -> Self {
         Self {
-            hash: xxhash_rust::xxh3::xxh3_128(pixels),
+            // The same bytes mean another picture when the fourth is alpha
+            // (the client keeps it) than when it is padding.
+            hash: xxhash_rust::xxh3::xxh3_128_with_seed(pixels, u64::from(alpha)),
             width,
             height,
         }
@@ -174,7 +176,7 @@ mod tests {
         let pixels: Vec<u8> = (0..width * height * 4)
             .map(|i| (i as u8).wrapping_mul(seed))
             .collect();
-        ContentKey::of(&pixels, width, height)
+        ContentKey::of(&pixels, width, height, false)
     }
 
     #[test]
@@ -194,8 +196,13 @@ mod tests {
         // Same bytes, other shape: a different image.
         let pixels = vec![7u8; 32 * 32 * 4];
         assert_ne!(
-            ContentKey::of(&pixels, 32, 32),
-            ContentKey::of(&pixels, 64, 16)
+            ContentKey::of(&pixels, 32, 32, false),
+            ContentKey::of(&pixels, 64, 16, false)
+        );
+        // Same bytes, fourth byte alpha rather than padding: another picture.
+        assert_ne!(
+            ContentKey::of(&pixels, 32, 32, false),
+            ContentKey::of(&pixels, 32, 32, true)
         );
     }
 
