@@ -26,6 +26,7 @@ mod bus;
 mod error;
 mod input;
 mod listener;
+mod pixels;
 mod screen;
 mod session;
 

@@ -1,9 +1,11 @@
 //! The shared framebuffer as QEMU's listener calls fill it.
 //!
 //! QEMU 7.2 sends pixels as byte arrays: `Scanout` carries the whole
-//! guest screen, `Update` one rectangle of it, both x8r8g8b8 (pixman
-//! `0x20020888`), which in little-endian memory is already the B,G,R,X
-//! layout of the shared framebuffer. An `Update` carries only its own
+//! guest screen, `Update` one rectangle of it, both in the surface's pixman
+//! format: x8r8g8b8 (`0x20020888`, in little-endian memory already the
+//! B,G,R,X layout of the shared framebuffer) for 32-bit guest modes, and
+//! the 24, 16 and 15-bit formats of such guest modes, converted on the way
+//! in (`pixels.rs`). An `Update` carries only its own
 //! rectangle (row 0 of the array is the rectangle's top row), while the
 //! producer copies from a picture in framebuffer coordinates, so the host
 //! keeps a private mirror of the screen and copies each rectangle there
@@ -17,12 +19,9 @@ use std::time::{Duration, Instant};
 
 use spicebox_shm::{Doorbell, Producer, Rect, ShmError};
 
+use super::pixels::SourceFormat;
 use crate::gone::{self, Why};
 
-/// pixman's x8r8g8b8: B,G,R,X bytes.
-pub(crate) const PIXMAN_X8R8G8B8: u32 = 0x2002_0888;
-/// pixman's a8r8g8b8: the same bytes; the alpha byte is ignored.
-pub(crate) const PIXMAN_A8R8G8B8: u32 = 0x2002_8888;
 /// Largest guest side accepted at all (the shm layout's own limit);
 /// anything larger is nonsense rather than a big screen.
 const MAX_SIDE: u32 = 16384;
@@ -138,7 +137,7 @@ impl Screen {
         format: u32,
         data: &[u8],
     ) -> Result<(), Fault> {
-        check_format(format)?;
+        let format = check_format(format)?;
         if self.guest != (width, height) {
             self.resize(width, height)?;
         }
@@ -146,8 +145,7 @@ impl Screen {
             &mut self.frame,
             self.mode,
             (0, 0, width, height),
-            data,
-            stride,
+            (data, stride, format),
         )?
         else {
             return Ok(());
@@ -167,7 +165,7 @@ impl Screen {
         data: &[u8],
         clip: bool,
     ) -> Result<Updated, Fault> {
-        check_format(format)?;
+        let format = check_format(format)?;
         let (Ok(x), Ok(y), Ok(w), Ok(h)) = (
             u32::try_from(x),
             u32::try_from(y),
@@ -184,7 +182,12 @@ impl Screen {
         if !fits && !clip {
             return Ok(Updated::OutsideScreen);
         }
-        if let Some(rect) = blit(&mut self.frame, self.mode, (x, y, w, h), data, stride)? {
+        if let Some(rect) = blit(
+            &mut self.frame,
+            self.mode,
+            (x, y, w, h),
+            (data, stride, format),
+        )? {
             self.publish(rect)?;
         }
         Ok(Updated::Done)
@@ -354,13 +357,12 @@ impl Screen {
     }
 }
 
-fn check_format(format: u32) -> Result<(), Fault> {
-    match format {
-        PIXMAN_X8R8G8B8 | PIXMAN_A8R8G8B8 => Ok(()),
-        other => Err(Fault::Frame(format!(
-            "pixel format {other:#010x} (only x8r8g8b8 is converted)"
-        ))),
-    }
+fn check_format(format: u32) -> Result<SourceFormat, Fault> {
+    SourceFormat::from_pixman(format).ok_or_else(|| {
+        Fault::Frame(format!(
+            "pixel format {format:#010x} (x8r8g8b8, a8r8g8b8, r8g8b8, r5g6b5 and x1r5g5b5 are converted)"
+        ))
+    })
 }
 
 fn full_rect((width, height): (u32, u32)) -> Rect {
@@ -372,21 +374,21 @@ fn full_rect((width, height): (u32, u32)) -> Rect {
     }
 }
 
-/// Copies the `w`x`h` block of 4-byte pixels in `src` (rows `stride`
+/// Copies the `w`x`h` block of `format` pixels in `src` (rows `stride`
 /// bytes apart, the block's top-left first) to `(x, y)` of `frame` (a
-/// `mode.0`x`mode.1` picture), clipped to it. Returns the rectangle
-/// written, None when nothing of it is on the frame.
+/// `mode.0`x`mode.1` B,G,R,X picture), converted and clipped to it.
+/// Returns the rectangle written, None when nothing of it is on the frame.
 fn blit(
     frame: &mut [u8],
     mode: (u32, u32),
     (x, y, w, h): (u32, u32, u32, u32),
-    src: &[u8],
-    stride: u32,
+    (src, stride, format): (&[u8], u32, SourceFormat),
 ) -> Result<Option<Rect>, Fault> {
     if w == 0 || h == 0 {
         return Ok(None);
     }
-    let (stride, row_bytes) = (stride as usize, w as usize * 4);
+    let bpp = format.bytes_per_pixel();
+    let (stride, row_bytes) = (stride as usize, w as usize * bpp);
     let needed = (h as usize - 1)
         .checked_mul(stride)
         .and_then(|n| n.checked_add(row_bytes));
@@ -402,11 +404,13 @@ fn blit(
         return Ok(None);
     }
     let frame_stride = mode.0 as usize * 4;
-    let copy = cw as usize * 4;
     for row in 0..ch as usize {
         let from = row * stride;
         let to = (y as usize + row) * frame_stride + x as usize * 4;
-        frame[to..to + copy].copy_from_slice(&src[from..from + copy]);
+        format.convert_row(
+            &src[from..from + cw as usize * bpp],
+            &mut frame[to..to + cw as usize * 4],
+        );
     }
     Ok(Some(Rect {
         x,
@@ -419,6 +423,9 @@ fn blit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qemu::pixels::PIXMAN_X8R8G8B8;
+
+    const BGRX: SourceFormat = SourceFormat::Bgrx32;
 
     fn frame(mode: (u32, u32)) -> Vec<u8> {
         vec![0; mode.0 as usize * mode.1 as usize * 4]
@@ -430,7 +437,7 @@ mod tests {
         let mut f = frame(mode);
         // 2x2 block, stride 12 (one pixel of padding per row).
         let src: Vec<u8> = (0..24).collect();
-        let r = blit(&mut f, mode, (1, 1, 2, 2), &src, 12).expect("valid");
+        let r = blit(&mut f, mode, (1, 1, 2, 2), (&src, 12, BGRX)).expect("valid");
         assert_eq!(
             r,
             Some(Rect {
@@ -450,7 +457,7 @@ mod tests {
         let mode = (4, 3);
         let mut f = frame(mode);
         let src = vec![7u8; 8 * 4 * 8];
-        let r = blit(&mut f, mode, (2, 1, 8, 8), &src, 32).expect("valid");
+        let r = blit(&mut f, mode, (2, 1, 8, 8), (&src, 32, BGRX)).expect("valid");
         assert_eq!(
             r,
             Some(Rect {
@@ -460,7 +467,10 @@ mod tests {
                 height: 2
             })
         );
-        assert_eq!(blit(&mut f, mode, (9, 0, 1, 1), &src, 4).expect("ok"), None);
+        assert_eq!(
+            blit(&mut f, mode, (9, 0, 1, 1), (&src, 4, BGRX)).expect("ok"),
+            None
+        );
     }
 
     #[test]
@@ -468,12 +478,24 @@ mod tests {
         let mode = (4, 3);
         let mut f = frame(mode);
         // Stride smaller than a row.
-        assert!(blit(&mut f, mode, (0, 0, 2, 1), &[0; 8], 4).is_err());
+        assert!(blit(&mut f, mode, (0, 0, 2, 1), (&[0; 8], 4, BGRX)).is_err());
         // One byte short of the last row.
-        assert!(blit(&mut f, mode, (0, 0, 2, 2), &[0; 15], 8).is_err());
+        assert!(blit(&mut f, mode, (0, 0, 2, 2), (&[0; 15], 8, BGRX)).is_err());
         // Huge stride does not overflow.
-        assert!(blit(&mut f, mode, (0, 0, 1, 3), &[0; 8], u32::MAX).is_err());
+        assert!(blit(&mut f, mode, (0, 0, 1, 3), (&[0; 8], u32::MAX, BGRX)).is_err());
         assert!(check_format(0x2001_0888).is_err());
-        assert!(check_format(PIXMAN_X8R8G8B8).is_ok());
+        assert_eq!(check_format(PIXMAN_X8R8G8B8).ok(), Some(BGRX));
+        // A 16-bit block: 2 bytes a pixel, converted; its stride is checked
+        // against 2 bytes a pixel too.
+        let mut f = vec![0u8; 4 * 4 * 4];
+        let src = [0xff, 0xff, 0x00, 0xf8, 0, 0, 0, 0];
+        let rgb565 = SourceFormat::Rgb565;
+        let r = blit(&mut f, (4, 4), (1, 2, 2, 1), (&src, 8, rgb565)).expect("valid");
+        assert_eq!(r.map(|r| (r.x, r.y, r.width)), Some((1, 2, 2)));
+        assert_eq!(
+            &f[(2 * 4 + 1) * 4..][..8],
+            &[255, 255, 255, 0, 0, 0, 255, 0]
+        );
+        assert!(blit(&mut f, (4, 4), (0, 0, 3, 1), (&src[..5], 6, rgb565)).is_err());
     }
 }
