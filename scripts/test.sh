@@ -17,6 +17,8 @@ declare -A tools=(
     [spicy-screenshot]=spice-client-gtk
     [Xvfb]=xvfb
     [xwd]=x11-apps
+    # The X11 resize test changes the Xvfb screen size with RandR.
+    [xrandr]=x11-xserver-utils
     [systemd-socket-activate]=systemd
     # The QEMU test: the VM, its private bus. Its guest is built from
     # Debian packages by tests/guest/build.sh with apt-get download.

@@ -317,4 +317,12 @@ pub enum FromHost {
         /// SPICE keyboard modifier flags.
         modifiers: u16,
     },
+    /// The machine the host had been showing went away (the X server or
+    /// QEMU exited). The host shows its "gone" picture and waits for the
+    /// machine to come back; the supervisor decides whether the sessions
+    /// wait with it or end (`--on-host-exit`).
+    MachineGone {
+        /// What went and why, for the log.
+        reason: String,
+    },
 }

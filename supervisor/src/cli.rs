@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use spicebox_vdi::qemu::QMP_PREFIX;
 
 /// spicebox: a SPICE remote-display server whose channels each run in their
 /// own worker process.
@@ -115,6 +116,19 @@ impl WanCompression {
     }
 }
 
+/// What spicebox does when the machine behind its host (the X server,
+/// the QEMU VM) goes away.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnHostExit {
+    /// Keep the clients connected on a "gone" picture until the machine
+    /// is back.
+    #[default]
+    Wait,
+    /// Show the "gone" picture briefly, close every session and exit
+    /// with status 0.
+    End,
+}
+
 /// What the server shows: the built-in demo desktop or an X display.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -126,6 +140,9 @@ pub enum Source {
     /// of the bus QEMU joined, or None (`qemu-dbus`) for the one in
     /// `DBUS_SESSION_BUS_ADDRESS`, as libvirt hands it over.
     QemuDbus(Option<String>),
+    /// A QEMU VM started with `-display dbus,p2p=yes`, reached through its
+    /// QMP socket (`qemu-dbus:qmp=PATH`).
+    QemuQmp(PathBuf),
 }
 
 impl Source {
@@ -136,13 +153,15 @@ impl Source {
             Source::X11(display) => format!("x11:{display}"),
             Source::QemuDbus(Some(address)) => format!("qemu-dbus:{address}"),
             Source::QemuDbus(None) => "qemu-dbus".into(),
+            Source::QemuQmp(path) => format!("qemu-dbus:{QMP_PREFIX}{}", path.display()),
         }
     }
 }
 
 /// Parses `demo`, `x11:DISPLAY`, where DISPLAY is what the `DISPLAY`
-/// variable would hold (`:99`, `:0.1`, `unix/:0`), or `qemu-dbus[:ADDRESS]`
-/// with a D-Bus address (`unix:path=/run/vm/bus.sock`).
+/// variable would hold (`:99`, `:0.1`, `unix/:0`), `qemu-dbus[:ADDRESS]`
+/// with a D-Bus address (`unix:path=/run/vm/bus.sock`), or
+/// `qemu-dbus:qmp=PATH` with a QMP socket.
 pub fn parse_source(s: &str) -> Result<Source, String> {
     if s == "demo" {
         return Ok(Source::Demo);
@@ -150,12 +169,26 @@ pub fn parse_source(s: &str) -> Result<Source, String> {
     if s == "qemu-dbus" {
         return Ok(Source::QemuDbus(None));
     }
+    if let Some(path) = s
+        .strip_prefix("qemu-dbus:")
+        .and_then(|rest| rest.strip_prefix(QMP_PREFIX))
+    {
+        // It goes to the host's command line and into logs.
+        let printable = path.chars().all(|c| c.is_ascii_graphic());
+        if path.is_empty() || path.len() > 1024 || !printable {
+            return Err(format!(
+                "bad QMP socket path {path:?}: expected e.g. qemu-dbus:qmp=/run/vm1/qmp.sock"
+            ));
+        }
+        return Ok(Source::QemuQmp(PathBuf::from(path)));
+    }
     if let Some(address) = s.strip_prefix("qemu-dbus:") {
         return parse_dbus_address(address).map(|a| Source::QemuDbus(Some(a)));
     }
     let Some(display) = s.strip_prefix("x11:") else {
         return Err(format!(
-            "expected demo, x11:DISPLAY (e.g. x11::99) or qemu-dbus[:ADDRESS], got {s:?}"
+            "expected demo, x11:DISPLAY (e.g. x11::99), qemu-dbus[:ADDRESS] or \
+             qemu-dbus:qmp=PATH, got {s:?}"
         ));
     };
     // The display name goes to the host's command line and into logs.
@@ -190,11 +223,19 @@ pub fn parse_dbus_address(address: &str) -> Result<String, String> {
 pub struct ServeArgs {
     /// What to serve: `demo` (the built-in desktop), `x11:DISPLAY`, an
     /// existing X display such as `x11::99` for DISPLAY=:99 (see
-    /// docs/x11.md), or `qemu-dbus[:ADDRESS]`, a QEMU VM's D-Bus display
+    /// docs/x11.md), `qemu-dbus[:ADDRESS]`, a QEMU VM's D-Bus display
     /// on the bus at ADDRESS (default: DBUS_SESSION_BUS_ADDRESS; see
-    /// docs/qemu.md).
-    #[arg(long, value_name = "demo|x11:DISPLAY|qemu-dbus[:ADDRESS]", value_parser = parse_source, default_value = "demo")]
+    /// docs/qemu.md), or `qemu-dbus:qmp=PATH`, a VM started with
+    /// `-display dbus,p2p=yes` and its QMP socket at PATH.
+    #[arg(long, value_name = "demo|x11:DISPLAY|qemu-dbus[:ADDRESS]|qemu-dbus:qmp=PATH", value_parser = parse_source, default_value = "demo")]
     pub source: Source,
+    /// When the X server or the QEMU VM goes away: `wait` keeps the
+    /// clients on a "gone" picture until it is back; `end` shows that
+    /// picture for a second, closes every session and exits with status
+    /// 0 (for one spicebox per VM under systemd or libvirt). No effect on
+    /// the demo source.
+    #[arg(long, value_enum, default_value_t = OnHostExit::Wait)]
+    pub on_host_exit: OnHostExit,
     /// Address to listen on (ignored for sockets passed by systemd).
     #[arg(long, default_value = "127.0.0.1")]
     pub addr: IpAddr,
@@ -401,7 +442,8 @@ pub struct HostArgs {
     /// X11: the display to share (what DISPLAY would hold).
     #[arg(long)]
     pub display: Option<String>,
-    /// QEMU: the D-Bus address of the VM's bus.
+    /// QEMU: the D-Bus address of the VM's bus, or `qmp=PATH`, the QMP
+    /// socket of a VM in peer-to-peer mode.
     #[arg(long)]
     pub address: Option<String>,
     #[arg(long)]
@@ -410,6 +452,10 @@ pub struct HostArgs {
     pub input_log: Option<PathBuf>,
     #[arg(long)]
     pub scene: Option<String>,
+    /// X11 and QEMU: the supervisor ends the sessions when the machine
+    /// goes away, and the "gone" picture says so.
+    #[arg(long)]
+    pub ends_on_exit: bool,
 }
 
 #[cfg(test)]
@@ -456,9 +502,19 @@ mod tests {
             "qemu-dbus:/tmp/bus",
             "qemu-dbus:unix:path=a b",
             "qemu-dbus::x",
+            "qemu-dbus:qmp=",
+            "qemu-dbus:qmp=/a b",
         ] {
             assert!(parse_source(bad).is_err(), "{bad:?} accepted");
         }
+        assert_eq!(
+            parse_source("qemu-dbus:qmp=/run/vm1/qmp.sock"),
+            Ok(Source::QemuQmp(PathBuf::from("/run/vm1/qmp.sock")))
+        );
+        assert_eq!(
+            parse_source("qemu-dbus:qmp=vm1/qmp.sock").map(|s| s.name()),
+            Ok("qemu-dbus:qmp=vm1/qmp.sock".into())
+        );
     }
 
     #[test]

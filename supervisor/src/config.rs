@@ -7,6 +7,7 @@
 //! password-file = "/etc/spicebox/password"
 //! image-compression = "lz4"
 //! source = "x11::99"
+//! on-host-exit = "end"
 //! control = "/run/spicebox/ctl.sock"
 //!
 //! [cpus]
@@ -25,7 +26,8 @@ use clap::{ArgMatches, ValueEnum};
 use serde::Deserialize;
 
 use crate::cli::{
-    parse_cpus, parse_source, ImageCompression, ServeArgs, WanCompression, PINNABLE_ROLES,
+    parse_cpus, parse_source, ImageCompression, OnHostExit, ServeArgs, WanCompression,
+    PINNABLE_ROLES,
 };
 
 /// Largest configuration file read; a config is a few hundred bytes.
@@ -42,6 +44,7 @@ struct ConfigFile {
     jpeg_wan_compression: Option<String>,
     zlib_glz_wan_compression: Option<String>,
     source: Option<String>,
+    on_host_exit: Option<String>,
     demo_seed: Option<u64>,
     demo_freeze: Option<bool>,
     control: Option<PathBuf>,
@@ -106,6 +109,10 @@ pub fn apply(args: &mut ServeArgs, matches: &ArgMatches, path: &Path) -> anyhow:
     if let (Some(v), true) = (cfg.source, unset("source")) {
         args.source =
             parse_source(&v).map_err(|e| anyhow::anyhow!("bad source {v:?} in config: {e}"))?;
+    }
+    if let (Some(v), true) = (cfg.on_host_exit, unset("on_host_exit")) {
+        args.on_host_exit = OnHostExit::from_str(&v, true)
+            .map_err(|e| anyhow::anyhow!("bad on-host-exit {v:?} in config: {e}"))?;
     }
     if let (Some(v), true) = (cfg.demo_seed, unset("demo_seed")) {
         args.demo_seed = v;
@@ -192,6 +199,26 @@ mod tests {
         assert_eq!(
             args.source,
             crate::cli::Source::QemuDbus(Some("unix:path=/b".into()))
+        );
+    }
+
+    #[test]
+    fn on_host_exit_comes_from_the_file_unless_given() {
+        let args = load(&["spicebox"], "").expect("config");
+        assert_eq!(args.on_host_exit, OnHostExit::Wait);
+        let args = load(&["spicebox"], "on-host-exit = \"end\"\n").expect("config");
+        assert_eq!(args.on_host_exit, OnHostExit::End);
+        let args = load(
+            &["spicebox", "--on-host-exit", "wait"],
+            "on-host-exit = \"end\"\n",
+        )
+        .expect("config");
+        assert_eq!(args.on_host_exit, OnHostExit::Wait);
+        assert!(load(&["spicebox"], "on-host-exit = \"restart\"\n").is_err());
+        let args = load(&["spicebox"], "source = \"qemu-dbus:qmp=/q.sock\"\n").expect("config");
+        assert_eq!(
+            args.source,
+            crate::cli::Source::QemuQmp(std::path::PathBuf::from("/q.sock"))
         );
     }
 

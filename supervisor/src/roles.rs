@@ -116,12 +116,18 @@ pub fn host(args: HostArgs) -> anyhow::Result<()> {
     let (tx, rx) = spicebox_ipc::split_sync(ipc);
     if args.kind == "x11" {
         let display = args.display.context("the x11 host needs --display")?;
-        let opts = spicebox_vdi::x11::X11Options::new(display);
+        let opts = spicebox_vdi::x11::X11Options {
+            ends_on_exit: args.ends_on_exit,
+            ..spicebox_vdi::x11::X11Options::new(display)
+        };
         return spicebox_vdi::x11::run(opts, producer, doorbell, tx, rx).context("x11 host failed");
     }
     if args.kind == "qemu-dbus" {
         let address = args.address.context("the qemu-dbus host needs --address")?;
-        let opts = spicebox_vdi::qemu::QemuOptions::new(address);
+        let opts = spicebox_vdi::qemu::QemuOptions {
+            ends_on_exit: args.ends_on_exit,
+            ..spicebox_vdi::qemu::QemuOptions::new(address)
+        };
         return spicebox_vdi::qemu::run(opts, producer, doorbell, tx, rx)
             .context("qemu-dbus host failed");
     }

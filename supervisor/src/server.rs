@@ -161,7 +161,33 @@ fn resolve_password(args: &ServeArgs) -> anyhow::Result<Option<Vec<u8>>> {
     }
 }
 
-/// Runs the server until SIGTERM/SIGINT.
+/// How long clients see the host's "gone" picture (painted before the
+/// host reported) before their sessions end.
+const GONE_PICTURE_TIME: Duration = Duration::from_secs(1);
+/// How long the connection writers get to shut their sockets down.
+const CLOSE_TIME: Duration = Duration::from_millis(200);
+
+/// `--on-host-exit end`: the machine is gone, so is the server. Every
+/// session ends (its connections are shut down), the host is stopped,
+/// and `serve` returns, so spicebox exits with status 0.
+async fn end_with_the_machine(server: &Server, reason: &str) {
+    let sessions = server.sessions.status();
+    tracing::info!(
+        %reason,
+        sessions = sessions.len(),
+        "the served machine is gone; ending every session and exiting (--on-host-exit end)"
+    );
+    tokio::time::sleep(GONE_PICTURE_TIME).await;
+    // Sessions that linked during the pause end too.
+    for session in server.sessions.status() {
+        server.sessions.end(session.id);
+    }
+    server.host.stop().await;
+    tokio::time::sleep(CLOSE_TIME).await;
+}
+
+/// Runs the server until SIGTERM/SIGINT, or until the host's machine goes
+/// away with `--on-host-exit end`.
 pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> anyhow::Result<()> {
     let password = resolve_password(&args)?;
     let shm = spicebox_shm::create_region(&spicebox_shm::ShmLayout::default())
@@ -208,7 +234,7 @@ pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> an
         host_tx,
         started,
     );
-    let host = Host::start(
+    let (host, machine_gone) = Host::start(
         &args,
         shm,
         doorbell.try_clone_fd().context("dup doorbell")?,
@@ -267,6 +293,7 @@ pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> an
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        reason = machine_gone.wait() => end_with_the_machine(&server, &reason).await,
     }
     if let Some(path) = control_path {
         let _ = std::fs::remove_file(path);

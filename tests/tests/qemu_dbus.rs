@@ -15,18 +15,28 @@
 //! * killing QEMU leaves spicebox (supervisor and host) running, with
 //!   one logged error and the "gone" picture on the client.
 //!
+//! A second test runs QEMU in peer-to-peer mode (`-display dbus,p2p=yes`,
+//! no bus) with spicebox reaching it through a QMP socket
+//! (`--source qemu-dbus:qmp=PATH`) and `--on-host-exit end`: the client's
+//! picture equals QEMU's screendump, and killing QEMU ends the client's
+//! connections (the "gone" picture last) and spicebox, with status 0.
+//! The tests take turns: two VMs under TCG at once would starve each
+//! other on a small machine.
+//!
 //! Every wait is bounded; dbus-daemon, QEMU and spicebox are stopped by
 //! their own PIDs when the test ends.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use spicebox_tests::client::{consts::*, key_body, Channel, Session};
+use spicebox_tests::client::{consts::*, key_body, Channel, ClientError, ClientSurface, Session};
 use spicebox_tests::harness::{
-    run_with_timeout, spicy_screenshot, target_dir, workspace_dir, Server, TempDir,
+    free_port, run_with_timeout, spicebox_bin, spicy_screenshot, target_dir, workspace_dir, Server,
+    TempDir,
 };
 use spicebox_tests::image::{assert_same_image, diff, Image};
 
@@ -161,14 +171,27 @@ fn start_bus(dir: &Path) -> (Proc, String) {
     (bus, format!("unix:path={}", socket.display()))
 }
 
-/// QEMU booting the guest with its display on the bus at `address`.
-fn start_qemu(dir: &Path, address: &str, (kernel, initrd): &(PathBuf, PathBuf)) -> Proc {
+/// Held by each test while its VM runs.
+static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// QEMU booting the guest with `-display DISPLAY` and a QMP socket at
+/// `dir/qmp.sock` (for the test), plus one at each of `more_qmp`.
+fn start_qemu(
+    dir: &Path,
+    display: &str,
+    more_qmp: &[&Path],
+    (kernel, initrd): &(PathBuf, PathBuf),
+) -> Proc {
     let _ = std::fs::remove_file(dir.join("serial.log"));
+    let mut cmd = Command::new("qemu-system-x86_64");
+    for socket in more_qmp {
+        cmd.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", socket.display()));
+    }
     Proc::spawn(
         "qemu-system-x86_64",
-        Command::new("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-m", "256", "-nodefaults", "-vga", "std"])
-            .args(["-display", &format!("dbus,addr={address}")])
+        cmd.args(["-accel", "tcg", "-m", "256", "-nodefaults", "-vga", "std"])
+            .args(["-display", display])
             .arg("-kernel")
             .arg(kernel)
             .arg("-initrd")
@@ -189,6 +212,25 @@ fn start_qemu(dir: &Path, address: &str, (kernel, initrd): &(PathBuf, PathBuf)) 
             .args(["-monitor", "none", "-no-reboot"]),
         &dir.join("qemu.log"),
     )
+}
+
+/// Waits (at most [`BOOT_TIMEOUT`] from `started`) for the guest's
+/// boot marker on the serial port.
+fn wait_booted(dir: &Path, qemu: &mut Proc, started: Instant) {
+    let deadline = started + BOOT_TIMEOUT;
+    while !serial(dir).contains(BOOTED) {
+        qemu.assert_running(&dir.join("qemu.log"));
+        assert!(
+            Instant::now() < deadline,
+            "the guest did not boot within {BOOT_TIMEOUT:?}; serial: {}",
+            serial(dir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "qemu_dbus: the guest booted {:.1} s after QEMU started (spicebox attached)",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -274,11 +316,11 @@ impl Qmp {
 /// Takes spicy-screenshots until one equals QEMU's screendump taken just
 /// before or just after it (the guest may change between the two); fails
 /// with the last difference after [`PICTURE_TIMEOUT`].
-fn client_shows_the_guest(label: &str, server: &Server, qmp: &mut Qmp, dir: &Path) -> Image {
+fn client_shows_the_guest(label: &str, port: u16, qmp: &mut Qmp, dir: &Path) -> Image {
     let deadline = Instant::now() + PICTURE_TIMEOUT;
     loop {
         let before = qmp.screendump(&dir.join("before.ppm"));
-        let shot = spicy_screenshot(server.port(), None)
+        let shot = spicy_screenshot(port, None)
             .unwrap_or_else(|e| panic!("{label}: spicy-screenshot: {e}"));
         let after = qmp.screendump(&dir.join("after.ppm"));
         for dump in [&before, &after] {
@@ -357,11 +399,164 @@ fn gone_share(image: &Image) -> f64 {
 }
 
 // ---------------------------------------------------------------------------
-// The test
+// spicebox with --on-host-exit end
+
+/// How long spicebox may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long spicebox may take to end after its VM went away (one second
+/// of "gone" picture, then the sessions and the host stop).
+const END_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// spicebox started directly rather than through the harness's
+/// [`Server`], so that its exit status can be read: with
+/// `--on-host-exit end` it is meant to exit by itself.
+struct Ending {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Ending {
+    /// `spicebox --source SOURCE --on-host-exit end` on 127.0.0.1, logging
+    /// into `dir`; waits until it listens.
+    fn start(source: &str, dir: &Path) -> Ending {
+        let log = dir.join("spicebox-ending.log");
+        let mut last = String::new();
+        // A port taken between choosing and binding it: try another.
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = Command::new(spicebox_bin());
+            cmd.args(["--disable-ticketing", "--source", source])
+                .args(["--on-host-exit", "end", "--addr", "127.0.0.1"])
+                .args(["--port", &port.to_string()])
+                .env_remove("SPICEBOX_LOG")
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"));
+            // Dies with the test thread, even if Drop does not run.
+            let staged =
+                spicebox_sandbox::prepare_child(&mut cmd, Vec::new()).expect("preparing spicebox");
+            let child = cmd.spawn().expect("starting spicebox");
+            drop(staged);
+            let mut ending = Ending {
+                child,
+                port,
+                log: log.clone(),
+            };
+            let deadline = Instant::now() + START_TIMEOUT;
+            while Instant::now() < deadline {
+                let text = ending.log_text();
+                if text.contains("listening;") {
+                    return ending;
+                }
+                if let Ok(Some(status)) = ending.child.try_wait() {
+                    last = format!("spicebox exited during start-up ({status}): {text}");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if last.is_empty() {
+                last = format!("not listening after {START_TIMEOUT:?}");
+            }
+            if !last.contains("in use") {
+                break;
+            }
+        }
+        panic!("spicebox --on-host-exit end did not start: {last}");
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// Its exit status, once it has exited within `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Checks the log of a spicebox that ended with its machine: the
+    /// reason line, a host that exited cleanly, nothing that crashed.
+    fn assert_ended_cleanly(&self, label: &str) {
+        let log = self.log_text();
+        let has = |needle: &str| log.lines().any(|l| l.contains(needle));
+        assert!(
+            has("ending every session and exiting (--on-host-exit end)"),
+            "{label}: no line saying why spicebox ends: {log}"
+        );
+        assert!(
+            log.lines()
+                .any(|l| l.contains("host exited") && l.contains("exit status: 0")),
+            "{label}: the host did not exit with status 0: {log}"
+        );
+        for bad in ["panicked", "worker died", "host lost", "spicebox: "] {
+            assert!(!has(bad), "{label}: {bad:?} in the log: {log}");
+        }
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SIGKILL to this child's PID only.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- spicebox log ---\n{}\n--- end ---", self.log_text());
+        }
+    }
+}
+
+/// Applies display messages to `surface` until the server closes the
+/// channel (Ok) or `timeout` passes (Err, with what arrived).
+fn follow_until_closed(
+    display: &mut Channel,
+    surface: &mut ClientSurface,
+    timeout: Duration,
+) -> Result<usize, String> {
+    let deadline = Instant::now() + timeout;
+    let mut messages = 0usize;
+    while Instant::now() < deadline {
+        match display.recv(deadline.saturating_duration_since(Instant::now())) {
+            Ok((t, body)) => {
+                messages += 1;
+                surface
+                    .apply(t, &body)
+                    .map_err(|e| format!("display message {t}: {e}"))?;
+            }
+            Err(ClientError::Closed) => return Ok(messages),
+            Err(ClientError::Timeout(_)) => break,
+            Err(e) => return Err(format!("display channel: {e}")),
+        }
+    }
+    Err(format!(
+        "the display channel was still open after {timeout:?} ({messages} messages)"
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// The tests
 
 #[test]
 fn spicebox_serves_a_qemu_vm_over_dbus() {
     let guest = guest();
+    let _turn = ONE_VM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     let dir = TempDir::new("spicebox-qemu").expect("temp dir");
     let dir = dir.path();
     let (_bus, address) = start_bus(dir);
@@ -369,25 +564,12 @@ fn spicebox_serves_a_qemu_vm_over_dbus() {
     let mut server = Server::start(&["--disable-ticketing", "--source", &source]);
 
     let started = Instant::now();
-    let mut qemu = start_qemu(dir, &address, &guest);
-    let deadline = started + BOOT_TIMEOUT;
-    while !serial(dir).contains(BOOTED) {
-        qemu.assert_running(&dir.join("qemu.log"));
-        assert!(
-            Instant::now() < deadline,
-            "the guest did not boot within {BOOT_TIMEOUT:?}; serial: {}",
-            serial(dir)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    eprintln!(
-        "qemu_dbus: the guest booted {:.1} s after QEMU started (spicebox attached)",
-        started.elapsed().as_secs_f64()
-    );
+    let mut qemu = start_qemu(dir, &format!("dbus,addr={address}"), &[], &guest);
+    wait_booted(dir, &mut qemu, started);
 
     // The picture: exactly what QEMU itself shows.
     let mut qmp = Qmp::connect(&dir.join("qmp.sock"));
-    let booted = client_shows_the_guest("qemu-booted", &server, &mut qmp, dir);
+    let booted = client_shows_the_guest("qemu-booted", server.port(), &mut qmp, dir);
     assert!(
         booted.rgb.chunks_exact(3).any(|p| p != [0, 0, 0]),
         "the guest's console is black"
@@ -420,7 +602,7 @@ fn spicebox_serves_a_qemu_vm_over_dbus() {
             serial(dir)
         );
     };
-    let after_typing = client_shows_the_guest("qemu-after-typing", &server, &mut qmp, dir);
+    let after_typing = client_shows_the_guest("qemu-after-typing", server.port(), &mut qmp, dir);
     assert!(
         !diff(&booted, &after_typing).is_equal(),
         "the typed command did not change the screen"
@@ -459,4 +641,70 @@ fn spicebox_serves_a_qemu_vm_over_dbus() {
     );
     let lost = server.log_lines_with("lost the QEMU VM");
     assert_eq!(lost.len(), 1, "expected one error line, got {lost:?}");
+}
+
+#[test]
+fn spicebox_serves_a_p2p_vm_through_qmp_and_ends_when_it_goes() {
+    let guest = guest();
+    let _turn = ONE_VM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let dir = TempDir::new("spicebox-qemu-p2p").expect("temp dir");
+    let dir = dir.path();
+    // spicebox's own QMP socket: QEMU serves one client per socket, and
+    // the test keeps `qmp.sock` for its screendumps.
+    let spicebox_qmp = dir.join("spicebox-qmp.sock");
+    let started = Instant::now();
+    let mut qemu = start_qemu(dir, "dbus,p2p=yes", &[&spicebox_qmp], &guest);
+    wait_until("QEMU's QMP socket", Duration::from_secs(30), || {
+        spicebox_qmp.exists()
+    });
+    let source = format!("qemu-dbus:qmp={}", spicebox_qmp.display());
+    let mut spicebox = Ending::start(&source, dir);
+    wait_booted(dir, &mut qemu, started);
+
+    let mut qmp = Qmp::connect(&dir.join("qmp.sock"));
+    let booted = client_shows_the_guest("qemu-p2p-booted", spicebox.port, &mut qmp, dir);
+    assert!(
+        booted.rgb.chunks_exact(3).any(|p| p != [0, 0, 0]),
+        "the guest's console is black"
+    );
+    let served = spicebox
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("serving the QEMU VM") && l.contains("target=qmp="))
+        .count();
+    assert_eq!(
+        served, 1,
+        "spicebox did not say it serves the VM through QMP"
+    );
+
+    // A client connected when QEMU goes: told by the picture, then closed.
+    let mut session = Session::connect(spicebox.addr(), "").expect("session");
+    let mut display = session.open_display(0).expect("display channel");
+    let mut surface = ClientSurface::default();
+    drop(qmp);
+    let killed = Instant::now();
+    qemu.kill();
+    follow_until_closed(&mut display, &mut surface, END_TIMEOUT)
+        .unwrap_or_else(|e| panic!("after QEMU died: {e}"));
+    let last = surface.image().expect("a picture before the end");
+    assert!(
+        gone_share(&last) > 0.95,
+        "the last picture was not the 'gone' one ({:.0} % of it)",
+        gone_share(&last) * 100.0
+    );
+    session
+        .main
+        .wait_closed(END_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the main channel: {e}"));
+    let status = spicebox
+        .wait_exit(END_TIMEOUT)
+        .unwrap_or_else(|| panic!("spicebox still runs {END_TIMEOUT:?} after QEMU died"));
+    eprintln!(
+        "qemu_dbus: spicebox exited {:.1} s after QEMU was killed ({status})",
+        killed.elapsed().as_secs_f64()
+    );
+    assert!(status.success(), "spicebox exited with {status}");
+    spicebox.assert_ended_cleanly("qemu p2p end");
 }

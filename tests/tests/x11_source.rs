@@ -6,23 +6,33 @@
 //! The real `spicy-screenshot` must then show exactly what `xwd -root`
 //! reads from the X server; keys and a click sent by the Rust test client
 //! must reach the painter with the right keycode, button and position; a
-//! repaint must reach the client; and killing the X server must leave
-//! spicebox running, the session open, and the "gone" picture on screen.
+//! repaint must reach the client; killing the X server must leave
+//! spicebox running, the session open, and the "gone" picture on screen
+//! (`--on-host-exit wait`, the default), or show that picture, close the
+//! client's connections and exit with status 0 (`--on-host-exit end`);
+//! and a RandR resize of the X screen must reach the client as a surface
+//! of the new size that equals `xwd -root`.
 //!
 //! Everything waits with a time limit; Xvfb, the painter and spicebox are
 //! stopped by their own PIDs (or threads) when the test ends.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use spicebox_tests::client::{button_body, consts::*, key_body, motion_body, Session};
-use spicebox_tests::harness::{spicy_screenshot, Server, TempDir};
+use spicebox_tests::client::{
+    button_body, consts::*, drain_until_quiet, key_body, motion_body, wait_full_draw, Channel,
+    ClientError, ClientSurface, Session,
+};
+use spicebox_tests::harness::{
+    free_port, run_with_timeout, spicebox_bin, spicy_screenshot, Server, TempDir,
+};
 use spicebox_tests::image::{assert_same_image, diff, Image};
-use spicebox_tests::live_client::{xwd_root, Xvfb};
+use spicebox_tests::live_client::{crop, xwd_root, Xvfb};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
     ConnectionExt as _, CreateGCAux, CreateWindowAux, EventMask, ImageFormat, ImageOrder,
@@ -316,9 +326,14 @@ fn client_shows(label: &str, server: &Server, expected: &Image) {
     }
 }
 
-/// The host's "gone" picture as the client decodes it.
-fn gone_image(display: &str) -> Image {
-    let bgrx = spicebox_vdi::x11::gone_picture(SCREEN.0, SCREEN.1, display);
+/// The host's "gone" picture as the client decodes it (the one saying the
+/// session ends, with `ended`).
+fn gone_image(display: &str, ended: bool) -> Image {
+    let bgrx = if ended {
+        spicebox_vdi::x11::ended_picture(SCREEN.0, SCREEN.1, display)
+    } else {
+        spicebox_vdi::x11::gone_picture(SCREEN.0, SCREEN.1, display)
+    };
     let rgb = bgrx
         .chunks_exact(4)
         .flat_map(|p| [p[2], p[1], p[0]])
@@ -334,6 +349,236 @@ fn session_listed(server: &Server, id: u32) -> bool {
     server.ctl_status()["sessions"]
         .as_array()
         .is_some_and(|s| s.iter().any(|s| s["id"] == id))
+}
+
+/// spicebox started directly rather than through the harness's
+/// [`Server`], so that its exit status can be read: with
+/// `--on-host-exit end` it is meant to exit by itself.
+struct Ending {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+/// How long spicebox may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long spicebox may take to end after its machine went away (one
+/// second of "gone" picture, then the sessions and the host stop).
+const END_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Ending {
+    /// `spicebox --source SOURCE --on-host-exit end` on 127.0.0.1, logging
+    /// into `dir`; waits until it listens.
+    fn start(source: &str, dir: &Path) -> Ending {
+        let log = dir.join("spicebox-ending.log");
+        let mut last = String::new();
+        // A port taken between choosing and binding it: try another.
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = Command::new(spicebox_bin());
+            cmd.args(["--disable-ticketing", "--source", source])
+                .args(["--on-host-exit", "end", "--addr", "127.0.0.1"])
+                .args(["--port", &port.to_string()])
+                .env_remove("SPICEBOX_LOG")
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"));
+            // Dies with the test thread, even if Drop does not run.
+            let staged =
+                spicebox_sandbox::prepare_child(&mut cmd, Vec::new()).expect("preparing spicebox");
+            let child = cmd.spawn().expect("starting spicebox");
+            drop(staged);
+            let mut ending = Ending {
+                child,
+                port,
+                log: log.clone(),
+            };
+            let deadline = Instant::now() + START_TIMEOUT;
+            while Instant::now() < deadline {
+                let text = ending.log_text();
+                if text.contains("listening;") {
+                    return ending;
+                }
+                if let Ok(Some(status)) = ending.child.try_wait() {
+                    last = format!("spicebox exited during start-up ({status}): {text}");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if last.is_empty() {
+                last = format!("not listening after {START_TIMEOUT:?}");
+            }
+            if !last.contains("in use") {
+                break;
+            }
+        }
+        panic!("spicebox --on-host-exit end did not start: {last}");
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// Its exit status, once it has exited within `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Checks the log of a spicebox that ended with its machine: the
+    /// reason line, a host that exited cleanly, nothing that crashed.
+    fn assert_ended_cleanly(&self, label: &str) {
+        let log = self.log_text();
+        let has = |needle: &str| log.lines().any(|l| l.contains(needle));
+        assert!(
+            has("ending every session and exiting (--on-host-exit end)"),
+            "{label}: no line saying why spicebox ends: {log}"
+        );
+        assert!(
+            log.lines()
+                .any(|l| l.contains("host exited") && l.contains("exit status: 0")),
+            "{label}: the host did not exit with status 0: {log}"
+        );
+        for bad in ["panicked", "worker died", "host lost", "spicebox: "] {
+            assert!(!has(bad), "{label}: {bad:?} in the log: {log}");
+        }
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SIGKILL to this child's PID only.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- spicebox log ---\n{}\n--- end ---", self.log_text());
+        }
+    }
+}
+
+/// Applies display messages to `surface` until the server closes the
+/// channel (Ok) or `timeout` passes (Err, with what arrived).
+fn follow_until_closed(
+    display: &mut Channel,
+    surface: &mut ClientSurface,
+    timeout: Duration,
+) -> Result<usize, String> {
+    let deadline = Instant::now() + timeout;
+    let mut messages = 0usize;
+    while Instant::now() < deadline {
+        match display.recv(deadline.saturating_duration_since(Instant::now())) {
+            Ok((t, body)) => {
+                messages += 1;
+                surface
+                    .apply(t, &body)
+                    .map_err(|e| format!("display message {t}: {e}"))?;
+            }
+            Err(ClientError::Closed) => return Ok(messages),
+            Err(ClientError::Timeout(_)) => break,
+            Err(e) => return Err(format!("display channel: {e}")),
+        }
+    }
+    Err(format!(
+        "the display channel was still open after {timeout:?} ({messages} messages)"
+    ))
+}
+
+/// The client's picture, once it equals `expected` (at most
+/// [`PICTURE_TIMEOUT`]); fails with the difference.
+fn surface_shows(
+    label: &str,
+    display: &mut Channel,
+    surface: &mut ClientSurface,
+    expected: &Image,
+) {
+    let deadline = Instant::now() + PICTURE_TIMEOUT;
+    // Bounded by the deadline; the count bounds a server that never
+    // stops sending.
+    for _ in 0..10_000 {
+        drain_until_quiet(
+            display,
+            surface,
+            Duration::from_millis(300),
+            PICTURE_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("{label}: display channel: {e}"));
+        let shown = surface.image();
+        if shown.as_ref().is_some_and(|s| diff(expected, s).is_equal()) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            match shown {
+                Some(shown) => assert_same_image(label, expected, &shown),
+                None => panic!("{label}: the client has no surface"),
+            }
+            return;
+        }
+    }
+    panic!("{label}: the display channel never settled");
+}
+
+/// Runs `xrandr ARGS` on `display` (at most 10 s); its standard output.
+fn xrandr(display: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new("xrandr");
+    cmd.env("DISPLAY", display).args(args);
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("xrandr {args:?} (install x11-xserver-utils): {e}"));
+    assert!(out.success(), "xrandr {args:?}: {}", out.describe());
+    out.stdout
+}
+
+/// Switches the X screen to `width`x`height` the way a desktop's display
+/// settings do: a mode of that size on the output, and a framebuffer to
+/// match. Xvfb's RandR cannot make the screen larger than it started.
+fn resize_x_screen(display: &str, (width, height): (u32, u32)) {
+    let listing = xrandr(display, &["--query"]);
+    let output = listing
+        .lines()
+        .find_map(|l| l.split_once(" connected"))
+        .map(|(name, _)| name.to_string())
+        .unwrap_or_else(|| panic!("no connected output in: {listing}"));
+    let mode = format!("{width}x{height}");
+    if !listing
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(mode.as_str()))
+    {
+        // Any timings do: Xvfb has no monitor to drive.
+        let (w, h) = (width.to_string(), height.to_string());
+        let timings = [
+            "10".to_string(),
+            w.clone(),
+            (width + 8).to_string(),
+            (width + 16).to_string(),
+            (width + 24).to_string(),
+            h.clone(),
+            (height + 2).to_string(),
+            (height + 4).to_string(),
+            (height + 6).to_string(),
+        ];
+        let mut newmode = vec!["--newmode", mode.as_str()];
+        newmode.extend(timings.iter().map(String::as_str));
+        xrandr(display, &newmode);
+        xrandr(display, &["--addmode", &output, &mode]);
+    }
+    xrandr(
+        display,
+        &["--output", &output, "--mode", &mode, "--fb", &mode],
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -413,7 +658,7 @@ fn killing_the_x_server_leaves_spicebox_serving_the_gone_picture() {
     let display = rig.xvfb.display();
 
     rig.xvfb.kill();
-    client_shows("x11-gone", &rig.server, &gone_image(&display));
+    client_shows("x11-gone", &rig.server, &gone_image(&display, false));
 
     assert!(rig.server.is_running(), "spicebox exited with its X server");
     assert!(
@@ -427,4 +672,86 @@ fn killing_the_x_server_leaves_spicebox_serving_the_gone_picture() {
     );
     let lost = rig.server.log_lines_with("lost the X display");
     assert_eq!(lost.len(), 1, "expected one error line, got {lost:?}");
+}
+
+#[test]
+fn killing_the_x_server_with_on_host_exit_end_ends_spicebox() {
+    let dir = TempDir::new("spicebox-x11-end").expect("temp dir");
+    let mut xvfb =
+        Xvfb::start(SCREEN, &dir.path().join("xvfb.log")).unwrap_or_else(|e| panic!("Xvfb: {e}"));
+    let _painter = Painter::start(&xvfb.display());
+    let display = xvfb.display();
+    let mut spicebox = Ending::start(&format!("x11:{display}"), dir.path());
+
+    let mut session = Session::connect(spicebox.addr(), "").expect("session");
+    let mut channel = session.open_display(0).expect("display channel");
+    let mut surface = ClientSurface::default();
+    let first = xwd_root(&display, &dir.path().join("root.xwd"))
+        .unwrap_or_else(|e| panic!("xwd of {display}: {e}"));
+    surface_shows("x11-end-before", &mut channel, &mut surface, &first);
+
+    let killed = Instant::now();
+    xvfb.kill();
+    follow_until_closed(&mut channel, &mut surface, END_TIMEOUT)
+        .unwrap_or_else(|e| panic!("after the X server died: {e}"));
+    let last = surface.image().expect("a picture before the end");
+    assert_same_image("x11-end-last-picture", &gone_image(&display, true), &last);
+    session
+        .main
+        .wait_closed(END_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the main channel: {e}"));
+    let status = spicebox
+        .wait_exit(END_TIMEOUT)
+        .unwrap_or_else(|| panic!("spicebox still runs {END_TIMEOUT:?} after its X server died"));
+    eprintln!(
+        "x11_source: spicebox exited {:.1} s after the X server was killed ({status})",
+        killed.elapsed().as_secs_f64()
+    );
+    assert!(status.success(), "spicebox exited with {status}");
+    spicebox.assert_ended_cleanly("x11 end");
+}
+
+#[test]
+fn a_resized_x_screen_reaches_the_client_at_its_new_size() {
+    let rig = Rig::start("spicebox-x11-resize");
+    let display = rig.xvfb.display();
+    let session = Session::connect(rig.server.addr(), "").expect("session");
+    let mut channel = session.open_display(0).expect("display channel");
+    let mut surface = ClientSurface::default();
+    wait_full_draw(&mut channel, &mut surface, PICTURE_TIMEOUT, 10_000)
+        .unwrap_or_else(|e| panic!("first picture: {e}"));
+    let full = rig.xwd();
+    surface_shows("x11-resize-before", &mut channel, &mut surface, &full);
+    assert_eq!(surface.size, Some(SCREEN));
+
+    // Smaller, then back: Xvfb's screen cannot grow past its start size.
+    // The painter's window stays 640x480: the smaller screen shows its
+    // top-left part, the larger one all of it again (repainted on Expose).
+    let smaller = (512, 384);
+    let cropped = crop(&full, (0, 0), smaller).expect("crop");
+    for (step, size, expected) in [(1, smaller, cropped), (2, SCREEN, full)] {
+        let label = format!("x11-resize-{step}");
+        resize_x_screen(&display, size);
+        let deadline = Instant::now() + PICTURE_TIMEOUT;
+        loop {
+            let root = rig.xwd();
+            if diff(&expected, &root).is_equal() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                assert_same_image(&format!("{label}-xwd"), &expected, &root);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        surface_shows(&label, &mut channel, &mut surface, &expected);
+        assert_eq!(
+            surface.size,
+            Some(size),
+            "{label}: the client's surface size"
+        );
+    }
+    assert!(
+        rig.server.log_lines_with("panicked").is_empty(),
+        "a panic in the log"
+    );
 }

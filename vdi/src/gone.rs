@@ -15,8 +15,12 @@ const NOTE_COLOR: u32 = 0xa0a8b0;
 /// Why nothing of the machine is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Why {
-    /// It cannot be reached (never was, or the connection broke).
+    /// It cannot be reached (never was, or the connection broke); spicebox
+    /// waits for it.
     Gone,
+    /// It went away and spicebox ends the sessions with it
+    /// (`--on-host-exit end`).
+    Ended,
     /// It is there but spicebox cannot show it (pixel format, missing
     /// extension): retrying will not help until it is reconfigured.
     Unsupported,
@@ -43,11 +47,12 @@ pub(crate) fn paint(width: u32, height: u32, subject: &str, why: Why) -> Vec<u8>
         })
         .collect();
     let title = match why {
-        Why::Gone => format!("{subject} is gone"),
+        Why::Gone | Why::Ended => format!("{subject} is gone"),
         Why::Unsupported => format!("{subject} cannot be shown"),
     };
     let note = match why {
         Why::Gone => "spicebox reconnects when it is back",
+        Why::Ended => "the session ends",
         Why::Unsupported => "see the spicebox log for why",
     };
     // As large as fits, down to the font's own size.

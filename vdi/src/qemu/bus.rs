@@ -1,6 +1,8 @@
 //! The part of QEMU's `org.qemu.Display1` interfaces spicebox calls, on
-//! the bus QEMU joined (`-display dbus,addr=…`). Signatures as QEMU 7.2
-//! exports them (see docs/qemu.md).
+//! the bus QEMU joined (`-display dbus,addr=…`) or on a peer-to-peer
+//! connection from QMP (`p2p=yes`), where QEMU ignores the destination
+//! name the proxies carry. Signatures as QEMU 7.2 exports them (see
+//! docs/qemu.md).
 
 use zbus::proxy;
 use zbus::zvariant::Fd;

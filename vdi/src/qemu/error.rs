@@ -22,6 +22,18 @@ pub enum QemuError {
     /// The socket pair for the listener could not be made.
     #[error("listener socket: {0}")]
     Socket(#[source] std::io::Error),
+    /// QEMU's QMP socket could not be reached or read.
+    #[error("QMP socket {path}: {source}")]
+    QmpSocket {
+        /// The socket.
+        path: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// QEMU answered on its QMP socket, but not as asked.
+    #[error("QMP: {0}")]
+    Qmp(String),
     /// The listener connection closed: QEMU exited or dropped us.
     #[error("QEMU closed the display connection")]
     Closed,

@@ -4,7 +4,8 @@
 //!
 //! * bus: spicebox joins the D-Bus bus QEMU joined (`addr=` of
 //!   `-display dbus`; libvirt runs one private bus per VM) and talks to
-//!   `org.qemu` there ([`bus`]);
+//!   `org.qemu` there ([`bus`]); or, for `-display dbus,p2p=yes`, gets a
+//!   connection of its own from QEMU through its QMP socket ([`qmp`]);
 //! * pixels and cursor: a `Listener` served on a peer-to-peer connection
 //!   handed to QEMU with `Console_0.RegisterListener` ([`listener`]),
 //!   copied into the shared framebuffer ([`screen`]);
@@ -13,7 +14,8 @@
 //!
 //! The host outlives QEMU: when the listener connection closes (QEMU
 //! exited) or the VM cannot be found, it logs one error, shows a picture
-//! that says the VM is gone and tries again every
+//! that says the VM is gone, tells the supervisor (which may end the
+//! sessions, `--on-host-exit end`) and tries again every
 //! [`QemuOptions::retry`]; when the VM is back, it resumes with its
 //! first scanout. Nothing QEMU sends can panic the host: every size,
 //! stride and array length is checked before use.
@@ -27,9 +29,12 @@ mod error;
 mod input;
 mod listener;
 mod pixels;
+mod qmp;
 mod screen;
 mod session;
 
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -49,22 +54,59 @@ use listener::lock;
 use screen::Screen;
 use session::{Ended, Vm};
 
+/// Where QEMU's display is found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QemuTarget {
+    /// On the D-Bus bus QEMU joined (`-display dbus,addr=ADDRESS`), e.g.
+    /// `unix:path=/run/libvirt/qemu/dbus/1-vm-dbus.sock`.
+    Bus(String),
+    /// Through QEMU's QMP socket, for `-display dbus,p2p=yes`: spicebox
+    /// asks QEMU for a peer-to-peer D-Bus connection of its own.
+    Qmp(PathBuf),
+}
+
+impl QemuTarget {
+    /// `qmp=PATH` names a QMP socket; anything else is a D-Bus address.
+    pub fn parse(spec: &str) -> QemuTarget {
+        match spec.strip_prefix(QMP_PREFIX) {
+            Some(path) => QemuTarget::Qmp(PathBuf::from(path)),
+            None => QemuTarget::Bus(spec.to_string()),
+        }
+    }
+}
+
+/// How a QMP socket is spelled where a D-Bus address could stand.
+pub const QMP_PREFIX: &str = "qmp=";
+
+impl fmt::Display for QemuTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QemuTarget::Bus(address) => f.write_str(address),
+            QemuTarget::Qmp(path) => write!(f, "{QMP_PREFIX}{}", path.display()),
+        }
+    }
+}
+
 /// Settings of the QEMU source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QemuOptions {
-    /// The D-Bus address of the bus QEMU joined, e.g.
-    /// `unix:path=/run/libvirt/qemu/dbus/1-vm-dbus.sock`.
-    pub address: String,
+    /// Where the VM's display is.
+    pub target: QemuTarget,
     /// Pause between two connection attempts while the VM is gone.
     pub retry: Duration,
+    /// The supervisor ends the sessions when a served VM goes away
+    /// (`--on-host-exit end`): the "gone" picture says so.
+    pub ends_on_exit: bool,
 }
 
 impl QemuOptions {
-    /// Options for the bus at `address`, retrying every 2 s.
-    pub fn new(address: impl Into<String>) -> QemuOptions {
+    /// Options for `spec`, a D-Bus address or `qmp=PATH` (see
+    /// [`QemuTarget::parse`]), retrying every 2 s.
+    pub fn new(spec: impl AsRef<str>) -> QemuOptions {
         QemuOptions {
-            address: address.into(),
+            target: QemuTarget::parse(spec.as_ref()),
             retry: Duration::from_secs(2),
+            ends_on_exit: false,
         }
     }
 }
@@ -136,33 +178,37 @@ pub(crate) struct Host {
 
 impl Host {
     async fn run(&mut self, opts: &QemuOptions) -> Result<(), VdiError> {
-        let address = opts.address.as_str();
+        let target = &opts.target;
         loop {
-            match Vm::connect(address).await {
+            match Vm::connect(target).await {
                 Ok(vm) => {
                     let back = if std::mem::take(&mut self.gone) {
                         " (back)"
                     } else {
                         ""
                     };
-                    tracing::info!(address, vm = %vm.name, "serving the QEMU VM{back}");
+                    tracing::info!(%target, vm = %vm.name, "serving the QEMU VM{back}");
                     self.subject = format!("VM \"{}\"", vm.name);
                     match session::serve(&vm, self).await? {
                         Ended::Supervisor => return Ok(()),
                         Ended::Vm(error) => {
-                            tracing::error!(address, %error, "lost the QEMU VM; waiting for it to come back");
-                            self.show_gone()?;
+                            tracing::error!(%target, %error, "lost the QEMU VM");
+                            self.show_gone(if opts.ends_on_exit {
+                                Why::Ended
+                            } else {
+                                Why::Gone
+                            })?;
+                            let reason = format!("QEMU {}: {error}", self.subject);
+                            if peer_gone(self.tx.send(&FromHost::MachineGone { reason }))? {
+                                return Ok(());
+                            }
+                        }
+                        Ended::Unreachable(error) => {
+                            self.unreachable(target, &error, opts.retry)?
                         }
                     }
                 }
-                Err(error) => {
-                    if !self.gone {
-                        tracing::error!(address, %error, "cannot reach the QEMU VM; retrying every {:?}", opts.retry);
-                    } else {
-                        tracing::debug!(%error, "the QEMU VM is still unreachable");
-                    }
-                    self.show_gone()?;
-                }
+                Err(error) => self.unreachable(target, &error, opts.retry)?,
             }
             if !self.discard_input_for(opts.retry).await {
                 return Ok(());
@@ -170,9 +216,24 @@ impl Host {
         }
     }
 
-    fn show_gone(&mut self) -> Result<(), VdiError> {
+    /// The VM could not be served (yet): shown as gone, logged once.
+    fn unreachable(
+        &mut self,
+        target: &QemuTarget,
+        error: &QemuError,
+        retry: Duration,
+    ) -> Result<(), VdiError> {
+        if !self.gone {
+            tracing::error!(%target, %error, "cannot reach the QEMU VM; retrying every {retry:?}");
+        } else {
+            tracing::debug!(%error, "the QEMU VM is still unreachable");
+        }
+        self.show_gone(Why::Gone)
+    }
+
+    fn show_gone(&mut self, why: Why) -> Result<(), VdiError> {
         self.gone = true;
-        lock(&self.screen).show_gone(&self.subject, Why::Gone)?;
+        lock(&self.screen).show_gone(&self.subject, why)?;
         Ok(())
     }
 
@@ -197,5 +258,27 @@ impl Host {
                 Err(_) => return true,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_qmp_socket_or_a_bus_address_names_the_vm() {
+        assert_eq!(
+            QemuTarget::parse("qmp=/run/vm1/qmp.sock"),
+            QemuTarget::Qmp(PathBuf::from("/run/vm1/qmp.sock"))
+        );
+        let bus = "unix:path=/run/vm1/bus.sock";
+        assert_eq!(QemuTarget::parse(bus), QemuTarget::Bus(bus.into()));
+        for spec in [bus, "qmp=vm/qmp.sock"] {
+            assert_eq!(QemuTarget::parse(spec).to_string(), spec);
+        }
+        assert_eq!(
+            QemuOptions::new("qmp=q.sock").target,
+            QemuTarget::Qmp("q.sock".into())
+        );
     }
 }

@@ -15,21 +15,25 @@ use super::bus::{ConsoleProxy, KeyboardProxy, MouseProxy, VmProxy};
 use super::error::QemuError;
 use super::input::{spice_leds, Call, Pointer};
 use super::listener::{self, lock, Stop};
-use super::Host;
+use super::{qmp, Host, QemuTarget};
 use crate::error::VdiError;
 
 /// How long connecting to the bus may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call to QEMU may take: a VM that stopped answering
 /// (SIGSTOP, a hung main loop) must not hold the host forever.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a session ended.
 pub(crate) enum Ended {
     /// The supervisor closed the link: the host stops.
     Supervisor,
-    /// The VM went: show it as gone and retry.
+    /// The VM went after it had been served: show it as gone, tell the
+    /// supervisor and retry.
     Vm(QemuError),
+    /// The VM was found but refused to be served (its console did not
+    /// take the listener): retry as if it had not been found.
+    Unreachable(QemuError),
 }
 
 /// QEMU's display objects on the bus.
@@ -39,40 +43,46 @@ pub(crate) struct Vm {
     console: ConsoleProxy<'static>,
     keyboard: KeyboardProxy<'static>,
     mouse: MouseProxy<'static>,
-    // Keeps the bus open for the proxies (they hold it too; this names
-    // what the session depends on).
-    _bus: Connection,
+    // Keeps the connection open for the proxies (they hold it too; this
+    // names what the session depends on).
+    _conn: Connection,
 }
 
 impl Vm {
-    /// Connects to the bus at `address` and finds QEMU (`org.qemu`) on it.
-    pub(crate) async fn connect(address: &str) -> Result<Vm, QemuError> {
-        let build = zbus::connection::Builder::address(address)?
-            .method_timeout(CALL_TIMEOUT)
-            .build();
-        let bus = tokio::time::timeout(CONNECT_TIMEOUT, build)
-            .await
-            .map_err(|_| QemuError::Timeout(CONNECT_TIMEOUT))??;
+    /// Connects to QEMU: on the bus at the target's address (and finds
+    /// `org.qemu` there), or peer to peer through its QMP socket.
+    pub(crate) async fn connect(target: &QemuTarget) -> Result<Vm, QemuError> {
+        let conn = match target {
+            QemuTarget::Bus(address) => {
+                let build = zbus::connection::Builder::address(address.as_str())?
+                    .method_timeout(CALL_TIMEOUT)
+                    .build();
+                tokio::time::timeout(CONNECT_TIMEOUT, build)
+                    .await
+                    .map_err(|_| QemuError::Timeout(CONNECT_TIMEOUT))??
+            }
+            QemuTarget::Qmp(path) => qmp::open_display(path).await?,
+        };
         // Uncached: a missing `org.qemu` must fail here, not later.
-        let vm = VmProxy::builder(&bus)
+        let vm = VmProxy::builder(&conn)
             .cache_properties(CacheProperties::No)
             .build()
             .await?;
         let name = vm.name().await?;
         // The console's size is re-read at the moment it matters (the
         // 7.2 mode-switch bug), so it must not come from a cache.
-        let console = ConsoleProxy::builder(&bus)
+        let console = ConsoleProxy::builder(&conn)
             .cache_properties(CacheProperties::No)
             .build()
             .await?;
-        let keyboard = KeyboardProxy::new(&bus).await?;
-        let mouse = MouseProxy::new(&bus).await?;
+        let keyboard = KeyboardProxy::new(&conn).await?;
+        let mouse = MouseProxy::new(&conn).await?;
         Ok(Vm {
             name,
             console,
             keyboard,
             mouse,
-            _bus: bus,
+            _conn: conn,
         })
     }
 
@@ -105,7 +115,7 @@ pub(crate) async fn serve(vm: &Vm, host: &mut Host) -> Result<Ended, VdiError> {
     lock(&host.screen).start_session()?;
     let (ours, theirs) = match UnixStream::pair() {
         Ok(pair) => pair,
-        Err(e) => return Ok(Ended::Vm(QemuError::Socket(e))),
+        Err(e) => return Ok(Ended::Unreachable(QemuError::Socket(e))),
     };
     // Ready before QEMU is told: it talks to us from inside the call.
     let mut listening = tokio::spawn(listener::serve(
@@ -118,7 +128,7 @@ pub(crate) async fn serve(vm: &Vm, host: &mut Host) -> Result<Ended, VdiError> {
     drop(theirs);
     if let Err(e) = registered {
         listening.abort();
-        return Ok(Ended::Vm(e.into()));
+        return Ok(Ended::Unreachable(e.into()));
     }
     tracing::info!(vm = %vm.name, "listening to the VM's console 0");
 

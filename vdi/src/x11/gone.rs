@@ -9,6 +9,12 @@ pub fn gone_picture(width: u32, height: u32, name: &str) -> Vec<u8> {
     paint(width, height, name, Why::Gone)
 }
 
+/// The picture shown instead when the sessions end with the display
+/// (`--on-host-exit end`).
+pub fn ended_picture(width: u32, height: u32, name: &str) -> Vec<u8> {
+    paint(width, height, name, Why::Ended)
+}
+
 pub(crate) fn paint(width: u32, height: u32, name: &str, why: Why) -> Vec<u8> {
     crate::gone::paint(width, height, &format!("X display {name}"), why)
 }
@@ -25,5 +31,7 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(&a[..4], &GONE_BACKGROUND.to_le_bytes());
         assert_eq!(paint(1, 1, "\u{7}:1", Why::Unsupported).len(), 4);
+        // Ending the session is worded otherwise than waiting for it.
+        assert_ne!(ended_picture(320, 200, ":7"), a);
     }
 }

@@ -13,7 +13,8 @@
 //!   send it), which becomes a new shared-memory mode.
 //!
 //! The host outlives the X server: when the connection breaks it logs one
-//! error, shows a picture that says the display is gone ([`gone`]) and
+//! error, shows a picture that says the display is gone ([`gone`]), tells
+//! the supervisor (which may end the sessions, `--on-host-exit end`) and
 //! tries again every [`X11Options::retry`]; when the display is back, it
 //! resumes with a full picture. Nothing the X server sends can panic the
 //! host: replies are bounds-checked by x11rb and by the code here.
@@ -36,10 +37,10 @@ use spicebox_ipc::{FromHost, InputEvent, SyncReceiver, SyncSender as IpcSender, 
 use spicebox_shm::{Doorbell, Producer, Rect};
 
 pub use error::X11Error;
-pub use gone::{gone_picture, GONE_BACKGROUND};
+pub use gone::{ended_picture, gone_picture, GONE_BACKGROUND};
 
 use crate::error::VdiError;
-use crate::host::{receive_input, INPUT_QUEUE};
+use crate::host::{peer_gone, receive_input, INPUT_QUEUE};
 use display::Display;
 use gone::Why;
 use session::{Ended, Session};
@@ -56,6 +57,9 @@ pub struct X11Options {
     pub fps: u32,
     /// Pause between two connection attempts while the display is gone.
     pub retry: Duration,
+    /// The supervisor ends the sessions when a served display goes away
+    /// (`--on-host-exit end`): the "gone" picture says so.
+    pub ends_on_exit: bool,
 }
 
 impl X11Options {
@@ -66,6 +70,7 @@ impl X11Options {
             display: display.into(),
             fps: 30,
             retry: Duration::from_secs(2),
+            ends_on_exit: false,
         }
     }
 }
@@ -121,8 +126,16 @@ impl Host {
                     match Session::new(display, period).run(self)? {
                         Ended::Supervisor => return Ok(()),
                         Ended::Display(error) => {
-                            tracing::error!(display = %opts.display, %error, "lost the X display; waiting for it to come back");
-                            self.show_gone(&opts.display, why(&error))?;
+                            tracing::error!(display = %opts.display, %error, "lost the X display");
+                            let why = match why(&error) {
+                                Why::Gone if opts.ends_on_exit => Why::Ended,
+                                other => other,
+                            };
+                            self.show_gone(&opts.display, why)?;
+                            let reason = format!("X display {}: {error}", opts.display);
+                            if peer_gone(self.tx.send(&FromHost::MachineGone { reason }))? {
+                                return Ok(());
+                            }
                         }
                     }
                 }
