@@ -16,6 +16,17 @@ pub const SHM_FD: RawFd = 4;
 /// Where a child finds the damage doorbell.
 pub const DOORBELL_FD: RawFd = 5;
 
+/// Where the host finds display `index`'s region and doorbell: display 0
+/// at [`SHM_FD`] and [`DOORBELL_FD`], the others in pairs after them.
+pub fn display_fds(index: usize) -> (RawFd, RawFd) {
+    if index == 0 {
+        return (SHM_FD, DOORBELL_FD);
+    }
+    // `--displays` is at most MAX_DISPLAYS, so this stays small.
+    let base = DOORBELL_FD + 1 + 2 * (index as RawFd - 1);
+    (base, base + 1)
+}
+
 /// Spawns `spicebox <args>` with `fds` placed at their target numbers. The
 /// child runs the supervisor's own image (`/proc/self/exe`, held open since
 /// the first spawn), so it is the same build even if the file on disk was

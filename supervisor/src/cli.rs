@@ -129,6 +129,9 @@ pub enum OnHostExit {
     End,
 }
 
+/// Most displays one server serves (`--displays`).
+pub const MAX_DISPLAYS: u8 = 4;
+
 /// What the server shows: the built-in demo desktop or an X display.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -236,6 +239,11 @@ pub struct ServeArgs {
     /// the demo source.
     #[arg(long, value_enum, default_value_t = OnHostExit::Wait)]
     pub on_host_exit: OnHostExit,
+    /// Displays (monitors) served, each its own display and cursor
+    /// channel with its own worker: the demo shows one desktop per
+    /// display, a QEMU VM one console per display. An X display is one.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=MAX_DISPLAYS as i64))]
+    pub displays: u8,
     /// Address to listen on (ignored for sockets passed by systemd).
     #[arg(long, default_value = "127.0.0.1")]
     pub addr: IpAddr,
@@ -250,7 +258,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub disable_ticketing: bool,
     /// Image compression for display updates.
-    #[arg(long, value_enum, default_value_t = ImageCompression::Lz4)]
+    #[arg(long, value_enum, default_value_t = ImageCompression::AutoGlz)]
     pub image_compression: ImageCompression,
     /// JPEG in place of QUIC for photographic images (JPEG_ALPHA where
     /// there is alpha): lossy, for slow links.
@@ -379,9 +387,14 @@ pub struct CtlArgs {
 pub enum CtlRequest {
     /// Print sessions, channels and worker processes as JSON.
     Status,
-    /// Write the primary surface, as the server holds it, to FILE
+    /// Write a display's primary surface, as the server holds it, to FILE
     /// (PNG if FILE ends in .png, else binary PPM).
-    Screendump { file: PathBuf },
+    Screendump {
+        file: PathBuf,
+        /// Which display (0 is the first).
+        #[arg(long, default_value_t = 0)]
+        display: u8,
+    },
     /// Change a setting at run time.
     Set {
         #[command(subcommand)]
@@ -408,7 +421,7 @@ pub struct WorkerArgs {
     /// display or inputs.
     pub role: String,
     /// Image compression (display worker).
-    #[arg(long, value_enum, default_value_t = ImageCompression::Lz4)]
+    #[arg(long, value_enum, default_value_t = ImageCompression::AutoGlz)]
     pub image_compression: ImageCompression,
     /// JPEG setting (display worker).
     #[arg(long, value_enum, default_value_t = WanCompression::Auto)]
@@ -456,6 +469,10 @@ pub struct HostArgs {
     /// goes away, and the "gone" picture says so.
     #[arg(long)]
     pub ends_on_exit: bool,
+    /// Displays served, their regions and doorbells at the descriptors
+    /// `children::display_fds` names.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=MAX_DISPLAYS as i64))]
+    pub displays: u8,
 }
 
 #[cfg(test)]

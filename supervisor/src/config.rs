@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use crate::cli::{
     parse_cpus, parse_source, ImageCompression, OnHostExit, ServeArgs, WanCompression,
-    PINNABLE_ROLES,
+    MAX_DISPLAYS, PINNABLE_ROLES,
 };
 
 /// Largest configuration file read; a config is a few hundred bytes.
@@ -45,6 +45,7 @@ struct ConfigFile {
     zlib_glz_wan_compression: Option<String>,
     source: Option<String>,
     on_host_exit: Option<String>,
+    displays: Option<u8>,
     demo_seed: Option<u64>,
     demo_freeze: Option<bool>,
     control: Option<PathBuf>,
@@ -113,6 +114,12 @@ pub fn apply(args: &mut ServeArgs, matches: &ArgMatches, path: &Path) -> anyhow:
     if let (Some(v), true) = (cfg.on_host_exit, unset("on_host_exit")) {
         args.on_host_exit = OnHostExit::from_str(&v, true)
             .map_err(|e| anyhow::anyhow!("bad on-host-exit {v:?} in config: {e}"))?;
+    }
+    if let (Some(v), true) = (cfg.displays, unset("displays")) {
+        if !(1..=MAX_DISPLAYS).contains(&v) {
+            bail!("bad displays {v} in config: 1 to {MAX_DISPLAYS}");
+        }
+        args.displays = v;
     }
     if let (Some(v), true) = (cfg.demo_seed, unset("demo_seed")) {
         args.demo_seed = v;

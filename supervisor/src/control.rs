@@ -21,10 +21,20 @@ use spicebox_ipc::Fault;
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
     Status,
-    Screendump,
-    RestartWorker { role: String },
-    SetImageCompression { mode: String },
-    InjectFault { role: String },
+    /// The picture of display `display` (0 when not given).
+    Screendump {
+        #[serde(default)]
+        display: u8,
+    },
+    RestartWorker {
+        role: String,
+    },
+    SetImageCompression {
+        mode: String,
+    },
+    InjectFault {
+        role: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -99,7 +109,7 @@ async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()>
                     host: ProcessStatus {
                         pid: server.host.pid,
                     },
-                    workers: vec![server.display.status(), server.inputs.status()],
+                    workers: server.workers().map(|w| w.status()).collect(),
                     sessions: server.sessions.status(),
                     image_compression: server
                         .image_compression
@@ -131,11 +141,17 @@ async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()>
                             .image_compression
                             .lock()
                             .unwrap_or_else(|p| p.into_inner()) = c;
-                        match server.display.set_compression(c.name().to_string()).await {
-                            Ok(()) => {
+                        let mut failed = None;
+                        for display in &server.displays {
+                            if let Err(e) = display.set_compression(c.name().to_string()).await {
+                                failed = Some(format!("{}: {e}", display.name));
+                            }
+                        }
+                        match failed {
+                            None => {
                                 serde_json::json!({ "ok": true, "image_compression": c.name() })
                             }
-                            Err(e) => serde_json::json!({ "error": e.to_string() }),
+                            Some(e) => serde_json::json!({ "error": e }),
                         }
                     }
                 };
@@ -155,7 +171,7 @@ async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()>
                 };
                 w.write_all(format!("{answer}\n").as_bytes()).await?;
             }
-            Request::Screendump => match server.display.screendump().await {
+            Request::Screendump { display } => match dump(server, display).await {
                 Ok(frame) => {
                     let header = DumpHeader {
                         width: frame.width,
@@ -175,4 +191,15 @@ async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// The picture display `index`'s worker holds.
+async fn dump(server: &Server, index: u8) -> Result<spicebox_ipc::Frame, String> {
+    match server.displays.get(usize::from(index)) {
+        Some(worker) => worker.screendump().await,
+        None => Err(format!(
+            "no display {index} (this server has {})",
+            server.displays.len()
+        )),
+    }
 }

@@ -36,8 +36,11 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
             let (value, _) = request(stream, &Request::InjectFault { role })?;
             println!("{value}");
         }
-        CtlRequest::Screendump { file } => {
-            let (value, mut reader) = request(stream, &Request::Screendump)?;
+        CtlRequest::Screendump { file, display } => {
+            let (value, mut reader) = request(stream, &Request::Screendump { display })?;
+            if let Some(error) = value.get("error") {
+                anyhow::bail!("screendump refused: {error}");
+            }
             let header: DumpHeader = serde_json::from_value(value).context("bad answer")?;
             let expected = (header.width as usize)
                 .checked_mul(header.height as usize)

@@ -13,7 +13,7 @@ use spicebox_ipc::{FromHost, ToHost};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::children::{spawn_self, DOORBELL_FD, IPC_FD, SHM_FD};
+use crate::children::{display_fds, spawn_self, IPC_FD};
 use crate::cli::{OnHostExit, ServeArgs, Source};
 use crate::workers::Worker;
 
@@ -45,21 +45,24 @@ impl MachineGone {
 }
 
 impl Host {
-    /// Starts the host for `args.source`. `input` carries what the inputs
-    /// worker produced.
+    /// Starts the host for `args.source` with each display's region and
+    /// doorbell, in display order. `input` carries what the inputs worker
+    /// produced.
     pub fn start(
         args: &ServeArgs,
-        shm: OwnedFd,
-        doorbell: OwnedFd,
+        displays: Vec<(OwnedFd, OwnedFd)>,
         mut input: mpsc::Receiver<ToHost>,
         inputs_worker: Arc<Worker>,
     ) -> anyhow::Result<(Host, MachineGone)> {
         let (ours, theirs) = spicebox_ipc::socket_pair()?;
         let cli = command_line(args)?;
-        let mut child = spawn_self(
-            &cli,
-            vec![(theirs, IPC_FD), (shm, SHM_FD), (doorbell, DOORBELL_FD)],
-        )?;
+        let mut fds = vec![(theirs, IPC_FD)];
+        for (index, (shm, doorbell)) in displays.into_iter().enumerate() {
+            let (shm_at, doorbell_at) = display_fds(index);
+            fds.push((shm, shm_at));
+            fds.push((doorbell, doorbell_at));
+        }
+        let mut child = spawn_self(&cli, fds)?;
         let pid = child.id().unwrap_or(0);
         tracing::info!(pid, source = %args.source.name(), "host started");
         let (mut tx, mut rx) = spicebox_ipc::split_async::<ToHost, FromHost>(ours)?;
@@ -159,6 +162,12 @@ impl Host {
 /// The host role's arguments for `args.source`.
 fn command_line(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
     let mut cli = machine_command_line(args)?;
+    if args.displays > 1 {
+        if let Source::X11(_) = args.source {
+            anyhow::bail!("an X display is one display: --displays must be 1 with --source x11");
+        }
+        cli.push(format!("--displays={}", args.displays));
+    }
     if args.on_host_exit == OnHostExit::End && args.source != Source::Demo {
         cli.push("--ends-on-exit".into());
     }

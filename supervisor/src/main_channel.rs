@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use spicebox_ipc::OutMessage;
 use spicebox_protocol::common::{self, AckWindow, NotifySeverity, NotifyVisibility};
+use spicebox_protocol::consts::main_cap;
 use spicebox_protocol::consts::msg::{common_cli, common_srv, main_srv};
-use spicebox_protocol::consts::{main_cap, ChannelType};
 use spicebox_protocol::main_channel::{self, MainClientMsg, MainInit, MOUSE_MODE_SERVER};
 use tokio::net::TcpStream;
 
@@ -28,13 +28,6 @@ const MAIN_ACK_WINDOW: u32 = 40;
 
 /// How often the server measures the round trip.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Server → client channels announced in CHANNELS_LIST.
-const SERVED_CHANNELS: [(ChannelType, u8); 3] = [
-    (ChannelType::Display, 0),
-    (ChannelType::Inputs, 0),
-    (ChannelType::Cursor, 0),
-];
 
 /// Payload of the network test's large PING: big enough that its transfer
 /// time dominates the latency on links below the threshold (the reference
@@ -108,7 +101,7 @@ pub async fn serve(server: &Server, stream: TcpStream, peer: SocketAddr, linked:
             main_srv::INIT,
             MainInit {
                 session_id,
-                display_channels_hint: 1,
+                display_channels_hint: u32::from(server.args.displays),
                 supported_mouse_modes: u32::from(MOUSE_MODE_SERVER),
                 current_mouse_mode: u32::from(MOUSE_MODE_SERVER),
                 agent_connected: 0,
@@ -153,7 +146,9 @@ pub async fn serve(server: &Server, stream: TcpStream, peer: SocketAddr, linked:
     // connections are torn down.
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.sessions.end(session_id);
-    server.display.forget_session(session_id);
+    for display in &server.displays {
+        display.forget_session(session_id);
+    }
     cancel.cancel();
 }
 
@@ -239,7 +234,9 @@ async fn main_loop(
                             );
                             server.record_rtt(Duration::from_micros(link.latency_us));
                             server.sessions.set_link(session_id, link);
-                            server.display.session_link(session_id, link.low_bandwidth).await;
+                            for display in &server.displays {
+                                display.session_link(session_id, link.low_bandwidth).await;
+                            }
                         }
                         if let Some(pos) = pings.iter().position(|(id, _)| *id == pong.id) {
                             let (_, sent) = pings.remove(pos);
@@ -268,7 +265,8 @@ async fn handle_main(
         .map_err(|e| format!("bad main message {msg_type}: {e}"))?;
     let reply = match msg {
         MainClientMsg::AttachChannels => {
-            let list: Vec<(u8, u8)> = SERVED_CHANNELS
+            // Every channel a session may open, as the link stage admits them.
+            let list: Vec<(u8, u8)> = crate::server::worker_channels(server.args.displays)
                 .iter()
                 .map(|(t, id)| (t.as_u8(), *id))
                 .collect();

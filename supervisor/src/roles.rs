@@ -8,7 +8,7 @@ use spicebox_ipc::WorkerRole;
 use spicebox_sandbox::seccomp::Policy;
 use spicebox_sandbox::Confinement;
 
-use crate::children::{DOORBELL_FD, IPC_FD, SHM_FD};
+use crate::children::{display_fds, DOORBELL_FD, IPC_FD, SHM_FD};
 use crate::cli::{HostArgs, WorkerArgs};
 
 /// Address-space limit of the display worker: the shared mapping (about
@@ -109,12 +109,23 @@ pub fn host(args: HostArgs) -> anyhow::Result<()> {
         bail!("unknown host kind {:?}", args.kind);
     }
     let ipc = spicebox_sandbox::inherited_fd(IPC_FD).context("no ipc socket")?;
-    let shm = spicebox_sandbox::inherited_fd(SHM_FD).context("no shared framebuffer")?;
-    let bell = spicebox_sandbox::inherited_fd(DOORBELL_FD).context("no doorbell")?;
-    let producer = spicebox_shm::Producer::open(shm).context("cannot map the framebuffer")?;
-    let doorbell = spicebox_shm::Doorbell::from_fd(bell);
+    let mut displays = Vec::with_capacity(usize::from(args.displays));
+    for index in 0..usize::from(args.displays) {
+        let (shm_at, bell_at) = display_fds(index);
+        let shm = spicebox_sandbox::inherited_fd(shm_at)
+            .with_context(|| format!("no shared framebuffer for display {index}"))?;
+        let bell = spicebox_sandbox::inherited_fd(bell_at)
+            .with_context(|| format!("no doorbell for display {index}"))?;
+        let producer = spicebox_shm::Producer::open(shm)
+            .with_context(|| format!("cannot map the framebuffer of display {index}"))?;
+        displays.push((producer, spicebox_shm::Doorbell::from_fd(bell)));
+    }
     let (tx, rx) = spicebox_ipc::split_sync(ipc);
     if args.kind == "x11" {
+        let mut displays = displays.into_iter();
+        let (Some((producer, doorbell)), None) = (displays.next(), displays.next()) else {
+            bail!("the x11 host serves exactly one display");
+        };
         let display = args.display.context("the x11 host needs --display")?;
         let opts = spicebox_vdi::x11::X11Options {
             ends_on_exit: args.ends_on_exit,
@@ -128,8 +139,7 @@ pub fn host(args: HostArgs) -> anyhow::Result<()> {
             ends_on_exit: args.ends_on_exit,
             ..spicebox_vdi::qemu::QemuOptions::new(address)
         };
-        return spicebox_vdi::qemu::run(opts, producer, doorbell, tx, rx)
-            .context("qemu-dbus host failed");
+        return spicebox_vdi::qemu::run(opts, displays, tx, rx).context("qemu-dbus host failed");
     }
     let (width, height) = args.size.context("the demo host needs --size")?;
     let opts = spicebox_vdi::DemoOptions {
@@ -141,5 +151,5 @@ pub fn host(args: HostArgs) -> anyhow::Result<()> {
         scene: args.scene,
         ..spicebox_vdi::DemoOptions::default()
     };
-    spicebox_vdi::run(opts, producer, doorbell, tx, rx).context("demo host failed")
+    spicebox_vdi::run_displays(opts, displays, tx, rx).context("demo host failed")
 }

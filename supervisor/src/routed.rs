@@ -55,7 +55,7 @@ pub async fn serve(
         server_channel_caps: linked.server_channel_caps.words().to_vec(),
         peer: peer.to_string(),
     };
-    tracing::info!(%peer, session = session_id, channel = channel.name(), conn, "channel up");
+    tracing::info!(%peer, session = session_id, channel = channel.name(), id = linked.channel_id, conn, "channel up");
     let reason = if worker.open_channel(conn, inbox_tx, info).await.is_err() {
         Some(format!("{} worker is not running", worker.role.name()))
     } else {

@@ -22,12 +22,17 @@ use crate::ticket::KeyPool;
 use crate::workers::{Worker, WorkerSpec};
 use crate::{control, main_channel, routed};
 
-/// Channels a session may open besides main.
-const WORKER_CHANNELS: [(ChannelType, u8); 3] = [
-    (ChannelType::Display, 0),
-    (ChannelType::Cursor, 0),
-    (ChannelType::Inputs, 0),
-];
+/// Channels a session may open besides main: a display and a cursor
+/// channel per display, ids from 0, and one inputs channel.
+pub fn worker_channels(displays: u8) -> Vec<(ChannelType, u8)> {
+    let mut channels = Vec::with_capacity(usize::from(displays) * 2 + 1);
+    for id in 0..displays {
+        channels.push((ChannelType::Display, id));
+        channels.push((ChannelType::Cursor, id));
+    }
+    channels.push((ChannelType::Inputs, 0));
+    channels
+}
 
 /// Everything the connection tasks share.
 pub struct Server {
@@ -35,7 +40,9 @@ pub struct Server {
     password: Option<Vec<u8>>,
     pub keys: KeyPool,
     pub sessions: Sessions,
-    pub display: Arc<Worker>,
+    /// One display worker per display; display `k` serves the display
+    /// and cursor channels of id `k`.
+    pub displays: Vec<Arc<Worker>>,
     pub inputs: Arc<Worker>,
     pub host: Host,
     pub name: String,
@@ -83,8 +90,11 @@ impl LinkPolicy for Policy<'_> {
                 (id, _) => Err(Refusal::BadConnectionId(id)),
             };
         }
-        if !WORKER_CHANNELS.contains(&(channel, channel_id))
-            || !self.0.worker_for(channel).is_some_and(|w| w.available())
+        if !worker_channels(self.0.args.displays).contains(&(channel, channel_id))
+            || !self
+                .0
+                .worker_for(channel, channel_id)
+                .is_some_and(|w| w.available())
         {
             return Err(Refusal::ChannelNotAvailable(channel.name(), channel_id));
         }
@@ -119,20 +129,31 @@ fn worker_args(
 }
 
 impl Server {
-    /// The worker serving a channel type.
-    pub fn worker_for(&self, channel: ChannelType) -> Option<&Arc<Worker>> {
+    /// The worker serving a channel.
+    pub fn worker_for(&self, channel: ChannelType, id: u8) -> Option<&Arc<Worker>> {
         match WorkerRole::for_channel_type(channel.as_u8())? {
-            WorkerRole::Display => Some(&self.display),
+            WorkerRole::Display => self.displays.get(usize::from(id)),
             WorkerRole::Inputs => Some(&self.inputs),
         }
     }
 
-    /// The worker of a role named on the control socket.
-    pub fn worker_named(&self, role: &str) -> Option<&Arc<Worker>> {
-        match WorkerRole::from_name(role)? {
-            WorkerRole::Display => Some(&self.display),
-            WorkerRole::Inputs => Some(&self.inputs),
-        }
+    /// The worker named on the control socket (`display`, `display-1`,
+    /// `inputs`).
+    pub fn worker_named(&self, name: &str) -> Option<&Arc<Worker>> {
+        self.workers().find(|w| w.name == name)
+    }
+
+    /// Every worker slot: the displays in order, then inputs.
+    pub fn workers(&self) -> impl Iterator<Item = &Arc<Worker>> {
+        self.displays.iter().chain(std::iter::once(&self.inputs))
+    }
+}
+
+/// The name of display `index`'s worker slot.
+fn display_worker_name(index: usize) -> String {
+    match index {
+        0 => WorkerRole::Display.name().to_string(),
+        n => format!("{}-{n}", WorkerRole::Display.name()),
     }
 }
 
@@ -190,58 +211,65 @@ async fn end_with_the_machine(server: &Server, reason: &str) {
 /// away with `--on-host-exit end`.
 pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> anyhow::Result<()> {
     let password = resolve_password(&args)?;
-    let shm = spicebox_shm::create_region(&spicebox_shm::ShmLayout::default())
-        .context("cannot create the shared framebuffer")?;
-    let doorbell = spicebox_shm::Doorbell::new().context("cannot create the doorbell")?;
+    let mut regions = Vec::with_capacity(usize::from(args.displays));
+    for index in 0..args.displays {
+        let shm = spicebox_shm::create_region(&spicebox_shm::ShmLayout::default())
+            .with_context(|| format!("cannot create the shared framebuffer of display {index}"))?;
+        let doorbell = spicebox_shm::Doorbell::new()
+            .with_context(|| format!("cannot create the doorbell of display {index}"))?;
+        regions.push((shm, doorbell));
+    }
 
     let started = Instant::now();
     let (host_tx, host_rx) = mpsc::channel(1024);
-    let display = Worker::start(
-        WorkerSpec {
-            role: WorkerRole::Display,
-            args: worker_args(
-                &args,
-                WorkerRole::Display,
-                vec![
-                    format!("--image-compression={}", args.image_compression.name()),
-                    format!(
-                        "--jpeg-wan-compression={}",
-                        args.jpeg_wan_compression.name()
-                    ),
-                    format!(
-                        "--zlib-glz-wan-compression={}",
-                        args.zlib_glz_wan_compression.name()
+    let mut displays = Vec::with_capacity(regions.len());
+    for (index, (shm, doorbell)) in regions.iter().enumerate() {
+        displays.push(Worker::start(
+            WorkerSpec {
+                role: WorkerRole::Display,
+                name: display_worker_name(index),
+                args: worker_args(
+                    &args,
+                    WorkerRole::Display,
+                    vec![
+                        format!("--image-compression={}", args.image_compression.name()),
+                        format!(
+                            "--jpeg-wan-compression={}",
+                            args.jpeg_wan_compression.name()
+                        ),
+                        format!(
+                            "--zlib-glz-wan-compression={}",
+                            args.zlib_glz_wan_compression.name()
+                        ),
+                    ],
+                )?,
+                fds: vec![
+                    (shm.try_clone().context("dup shm")?, SHM_FD),
+                    (
+                        doorbell.try_clone_fd().context("dup doorbell")?,
+                        DOORBELL_FD,
                     ),
                 ],
-            )?,
-            fds: vec![
-                (shm.try_clone().context("dup shm")?, SHM_FD),
-                (
-                    doorbell.try_clone_fd().context("dup doorbell")?,
-                    DOORBELL_FD,
-                ),
-            ],
-        },
-        host_tx.clone(),
-        started,
-    );
+            },
+            host_tx.clone(),
+            started,
+        ));
+    }
     let inputs = Worker::start(
         WorkerSpec {
             role: WorkerRole::Inputs,
+            name: WorkerRole::Inputs.name().to_string(),
             args: worker_args(&args, WorkerRole::Inputs, Vec::new())?,
             fds: Vec::new(),
         },
         host_tx,
         started,
     );
-    let (host, machine_gone) = Host::start(
-        &args,
-        shm,
-        doorbell.try_clone_fd().context("dup doorbell")?,
-        host_rx,
-        inputs.clone(),
-    )?;
-    drop(doorbell);
+    let mut host_regions = Vec::with_capacity(regions.len());
+    for (shm, doorbell) in regions {
+        host_regions.push((shm, doorbell.try_clone_fd().context("dup doorbell")?));
+    }
+    let (host, machine_gone) = Host::start(&args, host_regions, host_rx, inputs.clone())?;
 
     let listeners = if inherited.is_empty() {
         let addr = SocketAddr::new(args.addr, args.port);
@@ -263,7 +291,7 @@ pub async fn serve(args: ServeArgs, inherited: Vec<std::net::TcpListener>) -> an
         password,
         keys: KeyPool::start(),
         sessions: Sessions::default(),
-        display,
+        displays,
         inputs,
         host,
         name: "spicebox demo".to_string(),
@@ -337,7 +365,7 @@ async fn handle_connection(server: Arc<Server>, mut stream: TcpStream, peer: Soc
     match linked.channel_type {
         ChannelType::Main => main_channel::serve(&server, stream, peer, linked).await,
         other => {
-            let Some(worker) = server.worker_for(other).cloned() else {
+            let Some(worker) = server.worker_for(other, linked.channel_id).cloned() else {
                 return;
             };
             let conn = server.next_conn.fetch_add(1, Ordering::Relaxed);

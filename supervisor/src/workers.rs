@@ -58,6 +58,10 @@ type DumpMap = HashMap<u64, oneshot::Sender<Result<Frame, String>>>;
 /// How to start a worker process.
 pub struct WorkerSpec {
     pub role: WorkerRole,
+    /// The slot's name in logs, `ctl status` and `ctl restart-worker`:
+    /// the role's, with the display's index after it for displays past
+    /// the first (`display-1`).
+    pub name: String,
     /// Arguments after `worker ROLE`.
     pub args: Vec<String>,
     /// Descriptors to duplicate into every instance, at these numbers.
@@ -100,7 +104,7 @@ struct Lifecycle {
 /// What `ctl status` shows of a worker.
 #[derive(Debug, Serialize)]
 pub struct WorkerStatus {
-    pub role: &'static str,
+    pub role: String,
     pub pid: u32,
     pub phase: Phase,
     pub generation: u32,
@@ -112,6 +116,7 @@ pub struct WorkerStatus {
 /// A supervised worker slot.
 pub struct Worker {
     pub role: WorkerRole,
+    pub name: String,
     spec: WorkerSpec,
     to_worker: mpsc::Sender<ToWorker>,
     queue: tokio::sync::Mutex<mpsc::Receiver<ToWorker>>,
@@ -149,6 +154,7 @@ impl Worker {
         let (to_worker, queue) = mpsc::channel(TO_WORKER_QUEUE);
         let worker = Arc::new(Worker {
             role: spec.role,
+            name: spec.name.clone(),
             spec,
             to_worker,
             queue: tokio::sync::Mutex::new(queue),
@@ -204,7 +210,8 @@ impl Worker {
 
     /// Starts instances for as long as the budget allows.
     async fn supervise(self: Arc<Self>) {
-        let role = self.role.name();
+        let role = self.name.clone();
+        let role = role.as_str();
         loop {
             let started = Instant::now();
             match self.spawn_instance() {
@@ -291,7 +298,8 @@ impl Worker {
         ours: OwnedFd,
         started: Instant,
     ) {
-        let role = self.role.name();
+        let role = self.name.clone();
+        let role = role.as_str();
         let pid = child.id().unwrap_or(0);
         let generation = {
             let mut life = lock(&self.life);
@@ -396,12 +404,12 @@ impl Worker {
             let _ = inbox
                 .send(ConnCommand::Close(format!(
                     "{} worker failed and was given up",
-                    self.role.name()
+                    self.name
                 )))
                 .await;
         }
         for (_, waiter) in lock(&self.dumps).drain() {
-            let _ = waiter.send(Err(format!("{} worker was given up", self.role.name())));
+            let _ = waiter.send(Err(format!("{} worker was given up", self.name)));
         }
     }
 
@@ -486,13 +494,10 @@ impl Worker {
             (life.pid, life.phase)
         };
         if phase != Phase::Running || pid == 0 {
-            return Err(format!(
-                "{} worker is not running ({phase:?})",
-                self.role.name()
-            ));
+            return Err(format!("{} worker is not running ({phase:?})", self.name));
         }
         self.intended.store(true, Ordering::SeqCst);
-        tracing::warn!(role = self.role.name(), pid, "worker restart requested");
+        tracing::warn!(role = %self.name, pid, "worker restart requested");
         let pid_i = i32::try_from(pid).map_err(|_| "bad pid".to_string())?;
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid_i),
@@ -514,7 +519,7 @@ impl Worker {
         lock(&self.dumps).insert(request, tx);
         if self.send(ToWorker::Screendump { request }).await.is_err() {
             lock(&self.dumps).remove(&request);
-            return Err(format!("{} worker is not running", self.role.name()));
+            return Err(format!("{} worker is not running", self.name));
         }
         match tokio::time::timeout(Duration::from_secs(10), rx).await {
             Ok(Ok(result)) => result,
@@ -531,7 +536,7 @@ impl Worker {
         let channels = lock(&self.conns).len();
         let life = lock(&self.life);
         WorkerStatus {
-            role: self.role.name(),
+            role: self.name.clone(),
             pid: life.pid,
             phase: life.phase,
             generation: life.generation,
@@ -576,7 +581,7 @@ impl Worker {
             FromWorker::Input { session_id, event } => {
                 if self.role != WorkerRole::Inputs {
                     tracing::warn!(
-                        role = self.role.name(),
+                        role = %self.name,
                         "a worker that does not own input sent input; ignored"
                     );
                     return;

@@ -66,6 +66,10 @@ pub mod consts {
     pub const DISPLAY_CAP_MONITORS_CONFIG: u32 = 1;
     /// Display channel capability: LZ4 images.
     pub const DISPLAY_CAP_LZ4_COMPRESSION: u32 = 5;
+    /// Display channel capability: PREFERRED_COMPRESSION messages.
+    pub const DISPLAY_CAP_PREF_COMPRESSION: u32 = 6;
+    /// `SpiceImageCompression` OFF: plain bitmaps.
+    pub const IMAGE_COMPRESSION_OFF: u8 = 1;
 
     /// Authentication mechanism word: SPICE ticket.
     pub const AUTH_MECHANISM_SPICE: u32 = 1;
@@ -117,6 +121,8 @@ pub mod consts {
     pub const MSG_DISPLAY_MONITORS_CONFIG: u16 = 317;
     /// Display, client → server: INIT.
     pub const MSGC_DISPLAY_INIT: u16 = 101;
+    /// Display, client → server: PREFERRED_COMPRESSION (u8).
+    pub const MSGC_DISPLAY_PREFERRED_COMPRESSION: u16 = 103;
 
     /// Inputs, server → client: INIT (u16 modifiers).
     pub const MSG_INPUTS_INIT: u16 = 101;
@@ -1111,7 +1117,10 @@ impl Session {
 
     /// Links display channel `id` (announcing MONITORS_CONFIG) and sends
     /// DISPLAY_INIT as spice-gtk does (cache id 1 of 20 Mi pixels, GLZ
-    /// dictionary 1 with a 3 Mi-pixel window).
+    /// dictionary 1 with a 3 Mi-pixel window). [`ClientSurface`] decodes
+    /// bitmaps only, so the channel first asks for them with
+    /// PREFERRED_COMPRESSION off, as `spicy --spice-preferred-compression=off`
+    /// does, whatever the server's own image compression.
     pub fn open_display(&self, id: u8) -> Result<Channel> {
         self.open_display_with_cache(id, DEFAULT_PIXMAP_CACHE_PIXELS)
     }
@@ -1119,8 +1128,23 @@ impl Session {
     /// Like [`Session::open_display`], announcing a pixmap cache of
     /// `cache_pixels` (give the same number to [`ClientSurface::with_cache`]).
     pub fn open_display_with_cache(&self, id: u8, cache_pixels: i64) -> Result<Channel> {
-        let mut ch = self.open(CHANNEL_DISPLAY, id, &caps(&[DISPLAY_CAP_MONITORS_CONFIG]))?;
+        let mut ch = self.open(
+            CHANNEL_DISPLAY,
+            id,
+            &caps(&[DISPLAY_CAP_MONITORS_CONFIG, DISPLAY_CAP_PREF_COMPRESSION]),
+        )?;
+        // Before DISPLAY_INIT: the server draws nothing until INIT, so no
+        // image can go out in the server's codec first.
+        ch.send(MSGC_DISPLAY_PREFERRED_COMPRESSION, &[IMAGE_COMPRESSION_OFF])?;
         ch.send(MSGC_DISPLAY_INIT, &display_init_body_with(cache_pixels))?;
+        Ok(ch)
+    }
+
+    /// Links display channel `id` like [`Session::open_display`] but
+    /// states no preference: the server's image compression applies.
+    pub fn open_display_server_codec(&self, id: u8) -> Result<Channel> {
+        let mut ch = self.open(CHANNEL_DISPLAY, id, &caps(&[DISPLAY_CAP_MONITORS_CONFIG]))?;
+        ch.send(MSGC_DISPLAY_INIT, &display_init_body())?;
         Ok(ch)
     }
 
@@ -1831,6 +1855,14 @@ mod tests {
         assert_eq!(INPUTS_CAP_KEY_SCANCODE, p::inputs_cap::KEY_SCANCODE);
         assert_eq!(DISPLAY_CAP_MONITORS_CONFIG, p::display_cap::MONITORS_CONFIG);
         assert_eq!(DISPLAY_CAP_LZ4_COMPRESSION, p::display_cap::LZ4_COMPRESSION);
+        assert_eq!(
+            DISPLAY_CAP_PREF_COMPRESSION,
+            p::display_cap::PREF_COMPRESSION
+        );
+        assert_eq!(
+            IMAGE_COMPRESSION_OFF,
+            spicebox_protocol::display::IMAGE_COMPRESSION_OFF
+        );
         let pairs: &[(u16, u16)] = &[
             (MSG_MIGRATE, msg::common_srv::MIGRATE),
             (MSG_SET_ACK, msg::common_srv::SET_ACK),
@@ -1860,6 +1892,10 @@ mod tests {
                 msg::display_srv::MONITORS_CONFIG,
             ),
             (MSGC_DISPLAY_INIT, msg::display_cli::INIT),
+            (
+                MSGC_DISPLAY_PREFERRED_COMPRESSION,
+                msg::display_cli::PREFERRED_COMPRESSION,
+            ),
             (MSG_INPUTS_INIT, msg::inputs_srv::INIT),
             (MSG_INPUTS_KEY_MODIFIERS, msg::inputs_srv::KEY_MODIFIERS),
             (

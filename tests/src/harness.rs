@@ -629,10 +629,16 @@ impl Server {
     /// Runs `ctl screendump` into a PPM file in the server's directory and
     /// decodes it.
     pub fn try_screendump(&self) -> Result<Image, String> {
+        self.try_screendump_of(0)
+    }
+
+    /// Like [`Server::try_screendump`], for display `display`.
+    pub fn try_screendump_of(&self, display: u8) -> Result<Image, String> {
         let n = self.dumps.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.path().join(format!("screendump-{n}.ppm"));
         let path_str = path.to_str().ok_or("temp path is not UTF-8")?;
-        let out = self.ctl(&["screendump", path_str])?;
+        let display = display.to_string();
+        let out = self.ctl(&["screendump", "--display", &display, path_str])?;
         if !out.success() {
             return Err(format!("ctl screendump failed: {}", out.describe()));
         }
@@ -642,9 +648,14 @@ impl Server {
     /// Like [`Server::try_screendump`], retried for up to 10 s (a server
     /// that just started may have no picture yet); panics on failure.
     pub fn screendump(&self) -> Image {
+        self.screendump_of(0)
+    }
+
+    /// Like [`Server::screendump`], for display `display`.
+    pub fn screendump_of(&self, display: u8) -> Image {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match self.try_screendump() {
+            match self.try_screendump_of(display) {
                 Ok(i) => return i,
                 Err(e) if Instant::now() >= deadline => panic!("{e}"),
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),

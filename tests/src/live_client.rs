@@ -275,6 +275,13 @@ impl LiveClient {
         })
     }
 
+    /// Everything spicy has logged so far (with `--spice-debug`, what
+    /// spice-gtk did with each channel).
+    pub fn spicy_log_full(&self) -> String {
+        let text = std::fs::read(self.dir.path().join("spicy.log")).unwrap_or_default();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
     /// The X display spicy runs on.
     pub fn display(&self) -> String {
         self.xvfb.display()

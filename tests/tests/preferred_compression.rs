@@ -53,7 +53,9 @@ fn client_preference_wins_until_the_server_mode_changes() {
         "quic",
     ]);
     let session = Session::connect(server.addr(), "").expect("main channel");
-    let mut display = session.open_display(0).expect("display channel");
+    let mut display = session
+        .open_display_server_codec(0)
+        .expect("display channel");
     display
         .send(display_cli::PREFERRED_COMPRESSION, &[IMAGE_COMPRESSION_OFF])
         .expect("PREFERRED_COMPRESSION");

@@ -16,10 +16,17 @@
 //!   one logged error and the "gone" picture on the client.
 //!
 //! A second test runs QEMU in peer-to-peer mode (`-display dbus,p2p=yes`,
-//! no bus) with spicebox reaching it through a QMP socket
-//! (`--source qemu-dbus:qmp=PATH`) and `--on-host-exit end`: the client's
-//! picture equals QEMU's screendump, and killing QEMU ends the client's
+//! no bus) with two heads (`-vga std -device secondary-vga`) and spicebox
+//! reaching it through a QMP socket (`--source qemu-dbus:qmp=PATH`) with
+//! `--displays 2` and `--on-host-exit end`: each display's picture equals
+//! QEMU's screendump of its head, and killing QEMU ends the client's
 //! connections (the "gone" picture last) and spicebox, with status 0.
+//!
+//! A third test serves a two-head VM on a bus with `--displays 3`: the
+//! Rust test client's display channel k equals QEMU's screendump of head
+//! k (QMP `screendump` with `device` naming the secondary-vga), and so
+//! does `ctl screendump --display k`; display 2, which the VM has no head
+//! for, says so; when QEMU is killed, every display shows it gone.
 //! The tests take turns: two VMs under TCG at once would starve each
 //! other on a small machine.
 //!
@@ -33,7 +40,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use spicebox_tests::client::{consts::*, key_body, Channel, ClientError, ClientSurface, Session};
+use spicebox_tests::client::{
+    consts::*, key_body, wait_full_draw, Channel, ClientError, ClientSurface, Session,
+};
 use spicebox_tests::harness::{
     free_port, run_with_timeout, spicebox_bin, spicy_screenshot, target_dir, workspace_dir, Server,
     TempDir,
@@ -62,6 +71,14 @@ const SHELL: &str = "GUEST-SHELL-42";
 const KEY_PACE: Duration = Duration::from_millis(15);
 /// Typing attempts: the first may race the shell's terminal set-up.
 const TYPING_ATTEMPTS: u32 = 3;
+/// The QEMU id of the second head's device (`-device secondary-vga`),
+/// which QMP `screendump` takes as `device` to picture that head.
+const SECOND_HEAD: &str = "head1";
+/// Display messages read at most while waiting for a first full picture.
+const MAX_FIRST_MESSAGES: usize = 10_000;
+/// How long a display channel must stay silent before its picture is
+/// compared with QEMU's.
+const QUIET: Duration = Duration::from_millis(300);
 
 // ---------------------------------------------------------------------------
 // The guest
@@ -175,11 +192,14 @@ fn start_bus(dir: &Path) -> (Proc, String) {
 static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// QEMU booting the guest with `-display DISPLAY` and a QMP socket at
-/// `dir/qmp.sock` (for the test), plus one at each of `more_qmp`.
+/// `dir/qmp.sock` (for the test), plus one at each of `more_qmp`; with
+/// `second_head`, a second graphic console (`secondary-vga`, id
+/// [`SECOND_HEAD`]).
 fn start_qemu(
     dir: &Path,
     display: &str,
     more_qmp: &[&Path],
+    second_head: bool,
     (kernel, initrd): &(PathBuf, PathBuf),
 ) -> Proc {
     let _ = std::fs::remove_file(dir.join("serial.log"));
@@ -187,6 +207,9 @@ fn start_qemu(
     for socket in more_qmp {
         cmd.arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", socket.display()));
+    }
+    if second_head {
+        cmd.args(["-device", &format!("secondary-vga,id={SECOND_HEAD}")]);
     }
     Proc::spawn(
         "qemu-system-x86_64",
@@ -299,11 +322,21 @@ impl Qmp {
         }
     }
 
-    /// QEMU's own picture of the screen.
+    /// QEMU's own picture of the screen (its first head).
     fn screendump(&mut self, path: &Path) -> Image {
+        self.screendump_of(None, path)
+    }
+
+    /// QEMU's own picture of the head of `device` (a QEMU device id), or
+    /// of the first head.
+    fn screendump_of(&mut self, device: Option<&str>, path: &Path) -> Image {
+        let mut arguments = serde_json::json!({ "filename": path });
+        if let Some(device) = device {
+            arguments["device"] = device.into();
+        }
         let command = serde_json::json!({
             "execute": "screendump",
-            "arguments": { "filename": path },
+            "arguments": arguments,
         });
         self.execute(&command.to_string());
         Image::read_ppm(path).unwrap_or_else(|e| panic!("QEMU's screendump: {e}"))
@@ -332,6 +365,74 @@ fn client_shows_the_guest(label: &str, port: u16, qmp: &mut Qmp, dir: &Path) -> 
             assert_same_image(label, &after, &shot);
         }
         std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The Rust test client on display channel `display`: follows it until
+/// its picture equals QEMU's screendump of `device`'s head (or the first
+/// head) taken just before or just after the client's channel went
+/// quiet; fails with the last difference after [`PICTURE_TIMEOUT`].
+fn display_shows_the_head(
+    label: &str,
+    session: &Session,
+    display: u8,
+    device: Option<&str>,
+    qmp: &mut Qmp,
+    dir: &Path,
+) -> Image {
+    let mut channel = session
+        .open_display(display)
+        .unwrap_or_else(|e| panic!("{label}: display channel {display}: {e}"));
+    let mut surface = ClientSurface::default();
+    wait_full_draw(
+        &mut channel,
+        &mut surface,
+        PICTURE_TIMEOUT,
+        MAX_FIRST_MESSAGES,
+    )
+    .unwrap_or_else(|e| panic!("{label}: no first picture: {e}"));
+    let deadline = Instant::now() + PICTURE_TIMEOUT;
+    loop {
+        let before = qmp.screendump_of(device, &dir.join("before.ppm"));
+        follow_until_quiet(&mut channel, &mut surface, deadline)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let shot = surface
+            .image()
+            .unwrap_or_else(|| panic!("{label}: no picture on display {display}"));
+        let after = qmp.screendump_of(device, &dir.join("after.ppm"));
+        for dump in [&before, &after] {
+            if diff(dump, &shot).is_equal() {
+                return shot;
+            }
+        }
+        if Instant::now() >= deadline {
+            assert_same_image(label, &after, &shot);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Applies display messages to `surface` until none came for [`QUIET`],
+/// or until `deadline`.
+fn follow_until_quiet(
+    channel: &mut Channel,
+    surface: &mut ClientSurface,
+    deadline: Instant,
+) -> Result<(), String> {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(());
+        }
+        match channel.recv((deadline - now).min(QUIET)) {
+            Ok((t, body)) => {
+                surface
+                    .apply(t, &body)
+                    .map_err(|e| format!("display message {t}: {e}"))?;
+            }
+            Err(ClientError::Timeout(_)) => return Ok(()),
+            Err(e) => return Err(format!("display channel: {e}")),
+        }
     }
 }
 
@@ -417,9 +518,9 @@ struct Ending {
 }
 
 impl Ending {
-    /// `spicebox --source SOURCE --on-host-exit end` on 127.0.0.1, logging
-    /// into `dir`; waits until it listens.
-    fn start(source: &str, dir: &Path) -> Ending {
+    /// `spicebox --source SOURCE --on-host-exit end` (and `more` arguments)
+    /// on 127.0.0.1, logging into `dir`; waits until it listens.
+    fn start(source: &str, more: &[&str], dir: &Path) -> Ending {
         let log = dir.join("spicebox-ending.log");
         let mut last = String::new();
         // A port taken between choosing and binding it: try another.
@@ -429,6 +530,7 @@ impl Ending {
             cmd.args(["--disable-ticketing", "--source", source])
                 .args(["--on-host-exit", "end", "--addr", "127.0.0.1"])
                 .args(["--port", &port.to_string()])
+                .args(more)
                 .env_remove("SPICEBOX_LOG")
                 .env("NO_COLOR", "1")
                 .stdin(Stdio::null())
@@ -564,7 +666,7 @@ fn spicebox_serves_a_qemu_vm_over_dbus() {
     let mut server = Server::start(&["--disable-ticketing", "--source", &source]);
 
     let started = Instant::now();
-    let mut qemu = start_qemu(dir, &format!("dbus,addr={address}"), &[], &guest);
+    let mut qemu = start_qemu(dir, &format!("dbus,addr={address}"), &[], false, &guest);
     wait_booted(dir, &mut qemu, started);
 
     // The picture: exactly what QEMU itself shows.
@@ -655,12 +757,12 @@ fn spicebox_serves_a_p2p_vm_through_qmp_and_ends_when_it_goes() {
     // the test keeps `qmp.sock` for its screendumps.
     let spicebox_qmp = dir.join("spicebox-qmp.sock");
     let started = Instant::now();
-    let mut qemu = start_qemu(dir, "dbus,p2p=yes", &[&spicebox_qmp], &guest);
+    let mut qemu = start_qemu(dir, "dbus,p2p=yes", &[&spicebox_qmp], true, &guest);
     wait_until("QEMU's QMP socket", Duration::from_secs(30), || {
         spicebox_qmp.exists()
     });
     let source = format!("qemu-dbus:qmp={}", spicebox_qmp.display());
-    let mut spicebox = Ending::start(&source, dir);
+    let mut spicebox = Ending::start(&source, &["--displays", "2"], dir);
     wait_booted(dir, &mut qemu, started);
 
     let mut qmp = Qmp::connect(&dir.join("qmp.sock"));
@@ -669,6 +771,23 @@ fn spicebox_serves_a_p2p_vm_through_qmp_and_ends_when_it_goes() {
         booted.rgb.chunks_exact(3).any(|p| p != [0, 0, 0]),
         "the guest's console is black"
     );
+    // The second head, through its own listener on the same peer-to-peer
+    // connection.
+    let heads = Session::connect(spicebox.addr(), "").expect("session");
+    let second = display_shows_the_head(
+        "qemu-p2p-second-head",
+        &heads,
+        1,
+        Some(SECOND_HEAD),
+        &mut qmp,
+        dir,
+    );
+    assert_ne!(
+        (second.width, second.height),
+        (booted.width, booted.height),
+        "display 1 shows the first head"
+    );
+    drop(heads);
     let served = spicebox
         .log_text()
         .lines()
@@ -707,4 +826,100 @@ fn spicebox_serves_a_p2p_vm_through_qmp_and_ends_when_it_goes() {
     );
     assert!(status.success(), "spicebox exited with {status}");
     spicebox.assert_ended_cleanly("qemu p2p end");
+}
+
+#[test]
+fn spicebox_shows_each_head_of_a_vm_on_its_own_display() {
+    let guest = guest();
+    let _turn = ONE_VM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let dir = TempDir::new("spicebox-qemu-heads").expect("temp dir");
+    let dir = dir.path();
+    let (_bus, address) = start_bus(dir);
+    let source = format!("qemu-dbus:{address}");
+    // One display more than the VM has heads.
+    let server = Server::start(&[
+        "--disable-ticketing",
+        "--source",
+        &source,
+        "--displays",
+        "3",
+    ]);
+    let started = Instant::now();
+    let mut qemu = start_qemu(dir, &format!("dbus,addr={address}"), &[], true, &guest);
+    wait_booted(dir, &mut qemu, started);
+
+    let mut qmp = Qmp::connect(&dir.join("qmp.sock"));
+    let session = Session::connect(server.addr(), "").expect("session");
+    let first = display_shows_the_head("qemu-head-0", &session, 0, None, &mut qmp, dir);
+    let second =
+        display_shows_the_head("qemu-head-1", &session, 1, Some(SECOND_HEAD), &mut qmp, dir);
+    // The heads differ (the guest's console on the first, QEMU's own
+    // "not initialized" picture on the second), so neither display can
+    // pass by showing the other head.
+    assert!(
+        !diff(&first, &second).is_equal(),
+        "both displays show the same picture"
+    );
+    assert!(
+        first.rgb.chunks_exact(3).any(|p| p != [0, 0, 0]),
+        "the guest's console is black"
+    );
+    // spicebox's own view of each display agrees.
+    for (display, client) in [(0, &first), (1, &second)] {
+        let deadline = Instant::now() + PICTURE_TIMEOUT;
+        loop {
+            let own = server.screendump_of(display);
+            if diff(&own, client).is_equal() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                assert_same_image(&format!("ctl-screendump-{display}"), client, &own);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    // The third display has no head behind it, and says so in the
+    // "gone" picture's colours, not as a VM that went away.
+    let third = server.screendump_of(2);
+    assert!(
+        gone_share(&third) > 0.9,
+        "display 2 does not show the no-console picture ({:.0} % of it)",
+        gone_share(&third) * 100.0
+    );
+    let missing = server.log_lines_with("fewer graphic consoles than spicebox has displays");
+    assert_eq!(
+        missing.len(),
+        1,
+        "expected one line about display 2, got {missing:?}"
+    );
+    assert!(
+        server.log_lines_with("lost the QEMU VM").is_empty(),
+        "the VM was reported lost while served"
+    );
+
+    // QEMU goes: every display shows it gone, the one without a head too
+    // (its picture changes), with one error logged.
+    drop(qmp);
+    qemu.kill();
+    for display in 0..3 {
+        let deadline = Instant::now() + PICTURE_TIMEOUT;
+        loop {
+            let shot = server.screendump_of(display);
+            if gone_share(&shot) > 0.95 && !diff(&shot, &third).is_equal() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "display {display}: no 'gone' picture within {PICTURE_TIMEOUT:?} of QEMU's death \
+                 ({:.0} % of it)",
+                gone_share(&shot) * 100.0
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    let lost = server.log_lines_with("lost the QEMU VM");
+    assert_eq!(lost.len(), 1, "expected one error line, got {lost:?}");
 }

@@ -34,6 +34,9 @@ pub enum VdiError {
         #[source]
         source: std::io::Error,
     },
+    /// A host was given no display to draw on.
+    #[error("no display to serve")]
+    NoDisplay,
     /// The input thread could not be started.
     #[error("starting the input thread")]
     Thread(#[source] std::io::Error),

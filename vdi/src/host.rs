@@ -29,11 +29,30 @@ pub(crate) const INPUT_QUEUE: usize = 1024;
 /// Returns Ok when the supervisor goes away.
 pub fn run(
     opts: DemoOptions,
-    mut producer: Producer,
+    producer: Producer,
     doorbell: Doorbell,
+    tx: IpcSender<FromHost>,
+    rx: SyncReceiver<ToHost>,
+) -> Result<(), VdiError> {
+    run_displays(opts, vec![(producer, doorbell)], tx, rx)
+}
+
+/// Like [`run`] on several displays, in order: the first is the
+/// interactive desktop (it takes the input and plays the scene); each
+/// other one shows a desktop of its own (the seed plus its index) that
+/// animates with the first but takes no input.
+pub fn run_displays(
+    opts: DemoOptions,
+    displays: Vec<(Producer, Doorbell)>,
     mut tx: IpcSender<FromHost>,
     rx: SyncReceiver<ToHost>,
 ) -> Result<(), VdiError> {
+    let mut displays = displays.into_iter();
+    let (mut producer, doorbell) = displays.next().ok_or(VdiError::NoDisplay)?;
+    let mut side = displays
+        .enumerate()
+        .map(|(i, (producer, doorbell))| SideDisplay::start(&opts, i + 1, producer, doorbell))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut desktop = DemoDesktop::new(&opts)?;
     let scene = opts
         .scene
@@ -75,7 +94,14 @@ pub fn run(
             &mut producer,
             &doorbell,
         )?,
-        None => frames.run(&mut desktop, &mut producer, &doorbell, &mut tx, &mut leds)?,
+        None => frames.run(
+            &mut desktop,
+            &mut producer,
+            &doorbell,
+            &mut side,
+            &mut tx,
+            &mut leds,
+        )?,
     }
     // The frame loop ends when the receiver stopped: report why.
     receiver.join().map_err(|_| VdiError::InputThreadPanicked)?
@@ -170,6 +196,7 @@ impl FrameLoop {
         desktop: &mut DemoDesktop,
         producer: &mut Producer,
         doorbell: &Doorbell,
+        side: &mut [SideDisplay],
         tx: &mut IpcSender<FromHost>,
         leds: &mut u16,
     ) -> Result<(), VdiError> {
@@ -189,6 +216,9 @@ impl FrameLoop {
                     &mut damage,
                     &mut published_cursor,
                 )?;
+                for display in side.iter_mut() {
+                    display.advance()?;
+                }
                 deadline += self.period;
                 // Fell behind (slow machine, stopped process): skip frames
                 // rather than burst to catch up.
@@ -213,6 +243,57 @@ impl FrameLoop {
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
+    }
+}
+
+/// A display past the first: a desktop of its own, drawn on its own
+/// region, that only animates.
+struct SideDisplay {
+    desktop: DemoDesktop,
+    producer: Producer,
+    doorbell: Doorbell,
+    damage: DamageList,
+    cursor: (i32, i32),
+}
+
+impl SideDisplay {
+    /// Display `index`'s desktop, published whole.
+    fn start(
+        opts: &DemoOptions,
+        index: usize,
+        mut producer: Producer,
+        doorbell: Doorbell,
+    ) -> Result<SideDisplay, VdiError> {
+        let own = DemoOptions {
+            seed: opts.seed.wrapping_add(index as u64),
+            scene: None,
+            input_log: None,
+            ..opts.clone()
+        };
+        let desktop = DemoDesktop::new(&own)?;
+        publish_initial(&mut producer, &desktop, None)?;
+        doorbell.ring()?;
+        Ok(SideDisplay {
+            cursor: desktop.cursor(),
+            desktop,
+            producer,
+            doorbell,
+            damage: DamageList::new(),
+        })
+    }
+
+    /// One frame: the desktop moves on and what changed is published.
+    fn advance(&mut self) -> Result<(), VdiError> {
+        for r in self.desktop.advance() {
+            self.damage.add(r);
+        }
+        publish(
+            &self.desktop,
+            &mut self.producer,
+            &self.doorbell,
+            &mut self.damage,
+            &mut self.cursor,
+        )
     }
 }
 

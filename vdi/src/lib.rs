@@ -25,7 +25,7 @@ pub mod x11;
 
 pub use desktop::{CursorShape, DemoDesktop};
 pub use error::VdiError;
-pub use host::run;
+pub use host::{run, run_displays};
 pub use options::{DemoOptions, MAX_FPS, MAX_SIZE, MIN_SIZE};
 
 #[cfg(test)]

@@ -18,9 +18,14 @@ pub(crate) trait Vm {
     /// The VM's name (`-name`), or QEMU's version without one.
     #[zbus(property)]
     fn name(&self) -> zbus::Result<String>;
+
+    /// The numbers of the VM's consoles (`Console_N`), graphic and text.
+    #[zbus(property, name = "ConsoleIDs")]
+    fn console_ids(&self) -> zbus::Result<Vec<u32>>;
 }
 
-/// `org.qemu.Display1.Console` at `/org/qemu/Display1/Console_N`.
+/// `org.qemu.Display1.Console` at `/org/qemu/Display1/Console_N` (see
+/// [`console_path`]).
 #[proxy(
     interface = "org.qemu.Display1.Console",
     default_service = "org.qemu",
@@ -39,6 +44,10 @@ pub(crate) trait Console {
     /// The guest's current height.
     #[zbus(property)]
     fn height(&self) -> zbus::Result<u32>;
+
+    /// `Graphic` (a display device's head) or `Text` (a `vc` chardev).
+    #[zbus(property, name = "Type")]
+    fn kind(&self) -> zbus::Result<String>;
 }
 
 /// `org.qemu.Display1.Keyboard` on the console's object.
@@ -83,4 +92,9 @@ pub(crate) trait Mouse {
     /// Whether the guest's pointer is absolute (a USB tablet is bound).
     #[zbus(property)]
     fn is_absolute(&self) -> zbus::Result<bool>;
+}
+
+/// Where QEMU exports console `id`.
+pub(crate) fn console_path(id: u32) -> String {
+    format!("/org/qemu/Display1/Console_{id}")
 }

@@ -34,6 +34,13 @@ pub enum QemuError {
     /// QEMU answered on its QMP socket, but not as asked.
     #[error("QMP: {0}")]
     Qmp(String),
+    /// QEMU took the listener's socket but did not open the D-Bus
+    /// connection on it in time.
+    #[error("QEMU did not open the listener connection within {0:?}")]
+    Handshake(std::time::Duration),
+    /// The VM lists no console at all (`ConsoleIDs` is empty).
+    #[error("the VM has no console")]
+    NoConsole,
     /// The listener connection closed: QEMU exited or dropped us.
     #[error("QEMU closed the display connection")]
     Closed,

@@ -9,6 +9,12 @@
 //!   relative motion. A PS/2 mouse takes it as is (`RelMotion`); a USB
 //!   tablet (`IsAbsolute`) only takes positions, so the host keeps its own
 //!   pointer, clamped to the guest screen, and sends where it is.
+//! * Displays: a position the client gives on display k goes to the
+//!   `Mouse` of the console display k shows (QEMU maps it onto that
+//!   head); the pointer stays on that display for relative motion until a
+//!   position on another one. Keys, buttons and relative motion go to
+//!   console 0, as QEMU routes them to the same devices whatever the
+//!   console.
 //! * Lock keys: when the client's Caps/Num/Scroll Lock differ from the
 //!   guest's LEDs, the lock key is pressed in the guest, as QEMU's own
 //!   SPICE server does; the LEDs then come back through `Modifiers`.
@@ -25,8 +31,8 @@ pub(crate) enum Call {
     Key { qnum: u32, pressed: bool },
     /// `Mouse.Press`/`Release(button)`.
     Button { button: u32, pressed: bool },
-    /// `Mouse.SetAbsPosition(x, y)`.
-    Position { x: u32, y: u32 },
+    /// `Mouse.SetAbsPosition(x, y)` on the console of `display`.
+    Position { display: usize, x: u32, y: u32 },
     /// `Mouse.RelMotion(dx, dy)`.
     Motion { dx: i32, dy: i32 },
 }
@@ -36,6 +42,8 @@ pub(crate) enum Call {
 pub(crate) struct Pointer {
     /// Whether the guest pointer is absolute (a tablet).
     pub(crate) absolute: bool,
+    /// The display the pointer is on.
+    display: usize,
     position: (u32, u32),
 }
 
@@ -43,16 +51,18 @@ impl Pointer {
     pub(crate) fn new(absolute: bool) -> Pointer {
         Pointer {
             absolute,
+            display: 0,
             position: (0, 0),
         }
     }
 
-    /// The calls for `event` on a guest screen of `size`; `guest_locks`
-    /// is the guest's `Modifiers`.
+    /// The calls for `event`, with `sizes` the guest screen sizes of the
+    /// served displays (display k is `sizes[k]`); `guest_locks` is the
+    /// guest's `Modifiers`.
     pub(crate) fn translate(
         &mut self,
         event: &InputEvent,
-        size: (u32, u32),
+        sizes: &[(u32, u32)],
         guest_locks: u32,
     ) -> Vec<Call> {
         match *event {
@@ -73,12 +83,22 @@ impl Pointer {
             InputEvent::PointerMotion { dx, dy } => {
                 let x = i64::from(self.position.0) + i64::from(dx);
                 let y = i64::from(self.position.1) + i64::from(dy);
+                let size = sizes.get(self.display).copied().unwrap_or_default();
                 self.move_to(x, y, size)
             }
-            InputEvent::PointerPosition { x, y, .. } if self.absolute => {
-                self.move_to(i64::from(x), i64::from(y), size)
-            }
-            InputEvent::PointerPosition { x, y, .. } => {
+            InputEvent::PointerPosition { x, y, display: on } => {
+                let on = usize::from(on);
+                let Some(&size) = sizes.get(on) else {
+                    tracing::debug!(
+                        display = on,
+                        "a position on a display no console is shown on; ignored"
+                    );
+                    return Vec::new();
+                };
+                self.display = on;
+                if self.absolute {
+                    return self.move_to(i64::from(x), i64::from(y), size);
+                }
                 // A relative guest pointer can only follow by the difference.
                 let dx = i64::from(x) - i64::from(self.position.0);
                 let dy = i64::from(y) - i64::from(self.position.1);
@@ -95,7 +115,11 @@ impl Pointer {
     fn move_to(&mut self, x: i64, y: i64, size: (u32, u32)) -> Vec<Call> {
         self.position = clamp(x, y, size);
         let (x, y) = self.position;
-        vec![Call::Position { x, y }]
+        vec![Call::Position {
+            display: self.display,
+            x,
+            y,
+        }]
     }
 }
 
@@ -187,7 +211,7 @@ mod tests {
         let mut p = Pointer::new(false);
         let m = InputEvent::PointerMotion { dx: 5, dy: -3 };
         assert_eq!(
-            p.translate(&m, (640, 480), 0),
+            p.translate(&m, &[(640, 480)], 0),
             [Call::Motion { dx: 5, dy: -3 }]
         );
     }
@@ -196,30 +220,113 @@ mod tests {
     fn a_tablet_gets_a_clamped_server_side_position() {
         let mut p = Pointer::new(true);
         let m = |dx, dy| InputEvent::PointerMotion { dx, dy };
+        let one = [(640, 480)];
         assert_eq!(
-            p.translate(&m(-50, 10), (640, 480), 0),
-            [Call::Position { x: 0, y: 10 }]
+            p.translate(&m(-50, 10), &one, 0),
+            [Call::Position {
+                display: 0,
+                x: 0,
+                y: 10
+            }]
         );
         assert_eq!(
-            p.translate(&m(9000, 9000), (640, 480), 0),
-            [Call::Position { x: 639, y: 479 }]
+            p.translate(&m(9000, 9000), &one, 0),
+            [Call::Position {
+                display: 0,
+                x: 639,
+                y: 479
+            }]
         );
-        let abs = InputEvent::PointerPosition {
-            x: 100,
-            y: 50,
-            display: 0,
+        assert_eq!(
+            p.translate(&at(0, 100, 50), &one, 0),
+            [Call::Position {
+                display: 0,
+                x: 100,
+                y: 50
+            }]
+        );
+    }
+
+    fn at(display: u8, x: u32, y: u32) -> InputEvent {
+        InputEvent::PointerPosition { x, y, display }
+    }
+
+    #[test]
+    fn a_position_goes_to_the_console_of_its_display() {
+        let mut p = Pointer::new(true);
+        let two = [(1280, 800), (640, 480)];
+        assert_eq!(
+            p.translate(&at(1, 700, 20), &two, 0),
+            [Call::Position {
+                display: 1,
+                x: 639,
+                y: 20
+            }]
+        );
+        // Relative motion stays on that display, clamped to its size.
+        let motion = InputEvent::PointerMotion { dx: -40, dy: 900 };
+        assert_eq!(
+            p.translate(&motion, &two, 0),
+            [Call::Position {
+                display: 1,
+                x: 599,
+                y: 479
+            }]
+        );
+        assert_eq!(
+            p.translate(&at(0, 700, 20), &two, 0),
+            [Call::Position {
+                display: 0,
+                x: 700,
+                y: 20
+            }]
+        );
+        // A display no console is shown on: nothing, and the pointer
+        // stays where it was.
+        assert!(p.translate(&at(2, 5, 5), &two, 0).is_empty());
+        assert!(p.translate(&at(255, 5, 5), &two, 0).is_empty());
+        assert_eq!(
+            p.translate(&InputEvent::PointerMotion { dx: 1, dy: 1 }, &two, 0),
+            [Call::Position {
+                display: 0,
+                x: 701,
+                y: 21
+            }]
+        );
+        // Buttons and keys carry no display: console 0 takes them.
+        let click = InputEvent::Button {
+            button: 1,
+            pressed: true,
         };
         assert_eq!(
-            p.translate(&abs, (640, 480), 0),
-            [Call::Position { x: 100, y: 50 }]
+            p.translate(&click, &two, 0),
+            [Call::Button {
+                button: 0,
+                pressed: true
+            }]
         );
+    }
+
+    #[test]
+    fn a_relative_guest_pointer_follows_positions_by_the_difference() {
+        let mut p = Pointer::new(false);
+        let two = [(1280, 800), (640, 480)];
+        assert_eq!(
+            p.translate(&at(1, 30, 40), &two, 0),
+            [Call::Motion { dx: 30, dy: 40 }]
+        );
+        assert_eq!(
+            p.translate(&at(1, 20, 50), &two, 0),
+            [Call::Motion { dx: -10, dy: 10 }]
+        );
+        assert!(p.translate(&at(3, 0, 0), &two, 0).is_empty());
     }
 
     #[test]
     fn locks_that_differ_are_toggled() {
         let mut p = Pointer::new(false);
         // Client: Caps on; guest: Num on.
-        let calls = p.translate(&InputEvent::LockState { modifiers: 4 }, (1, 1), 2);
+        let calls = p.translate(&InputEvent::LockState { modifiers: 4 }, &[(1, 1)], 2);
         let keys: Vec<_> = calls
             .iter()
             .map(|c| match c {

@@ -4,10 +4,12 @@
 //! QEMU 7.2 replies to `RegisterListener` first, then, still inside the
 //! handler on its main thread, authenticates the new connection and builds
 //! a proxy for our object (which reads its properties). Until we answer,
-//! the whole VM stands still, so this connection runs as its own task,
-//! started before `RegisterListener` is called, and never waits on the
-//! bus while QEMU waits on it — except for the size re-read of the 7.2
-//! mode-switch bug, which QEMU answers from its main loop.
+//! the whole VM stands still, so each listener (one per served console)
+//! runs on a thread and runtime of its own, started before
+//! `RegisterListener` is called: a large frame being copied for one
+//! console never delays another console's handshake. A listener never
+//! waits on the bus while QEMU waits on it — except for the size re-read
+//! of the 7.2 mode-switch bug, which QEMU answers from its main loop.
 //!
 //! Calls are dispatched by hand from the connection's message stream,
 //! not through zbus's object server: that keeps them strictly in order
@@ -17,8 +19,11 @@
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::sync::oneshot;
 use zbus::message::{Flags, Header, Type};
 use zbus::zvariant::OwnedValue;
 use zbus::{Message, MessageStream};
@@ -33,6 +38,10 @@ const PATH: &str = "/org/qemu/Display1/Listener";
 const LISTENER: &str = "org.qemu.Display1.Listener";
 /// Calls read ahead of the one being applied.
 const MAX_QUEUED: usize = 4;
+/// How long QEMU may take to open the listener connection, counted from
+/// before `RegisterListener` is sent: that call's own limit plus the
+/// handshake, which QEMU runs at once after replying.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the listener stopped.
 pub(crate) enum Stop {
@@ -42,13 +51,75 @@ pub(crate) enum Stop {
     Host(VdiError),
 }
 
-/// Serves the listener on our end of the socket pair until QEMU closes it.
-pub(crate) async fn serve(
+/// A listener serving one console on a thread of its own. Dropping it
+/// closes the connection, and QEMU forgets the listener.
+pub(crate) struct Listening {
+    /// The console it listens to.
+    pub(crate) console: u32,
+    /// How it ended, once it has.
+    done: oneshot::Receiver<Stop>,
+    /// Dropped with the handle, which stops the thread.
+    _cancel: oneshot::Sender<()>,
+}
+
+/// Starts serving the listener for console `id` on our end of its socket
+/// pair, copying what QEMU sends into `screen`.
+pub(crate) fn start(
+    id: u32,
     ours: UnixStream,
     screen: Arc<Mutex<Screen>>,
     console: ConsoleProxy<'static>,
-) -> Stop {
-    match run(ours, &screen, &console).await {
+) -> Result<Listening, VdiError> {
+    let (done_tx, done) = oneshot::channel();
+    let (cancel, cancelled) = oneshot::channel::<()>();
+    thread::Builder::new()
+        .name(format!("qemu-listener-{id}"))
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let stop = match runtime {
+                Ok(runtime) => runtime.block_on(async {
+                    tokio::select! {
+                        stop = serve(ours, &screen, &console) => Some(stop),
+                        _ = cancelled => None,
+                    }
+                }),
+                Err(e) => Some(Stop::Host(VdiError::Runtime(e))),
+            };
+            if let Some(stop) = stop {
+                // Nobody waits any more when the session already ended.
+                let _ = done_tx.send(stop);
+            }
+        })
+        .map_err(VdiError::Thread)?;
+    Ok(Listening {
+        console: id,
+        done,
+        _cancel: cancel,
+    })
+}
+
+/// The first of `listening` to end: its console and why. Never returns
+/// for an empty list.
+pub(crate) async fn first_end(listening: &mut [Listening]) -> (u32, Stop) {
+    if listening.is_empty() {
+        return std::future::pending().await;
+    }
+    let ends = listening.iter_mut().map(|l| &mut l.done);
+    let (end, index, _) = futures_util::future::select_all(ends).await;
+    let console = listening[index].console;
+    let stop = end.unwrap_or_else(|_| {
+        // The thread went without a word: it panicked.
+        tracing::error!(console, "the listener thread failed");
+        Stop::Vm(QemuError::Closed)
+    });
+    (console, stop)
+}
+
+/// Serves the listener on our end of the socket pair until QEMU closes it.
+async fn serve(ours: UnixStream, screen: &Mutex<Screen>, console: &ConsoleProxy<'static>) -> Stop {
+    match run(ours, screen, console).await {
         Ok(()) => Stop::Vm(QemuError::Closed),
         Err(stop) => stop,
     }
@@ -65,14 +136,16 @@ async fn run(
         .map_err(|e| Stop::Vm(QemuError::Socket(e)))?;
     // We are the client of this link (QEMU authenticates us, EXTERNAL)
     // and there is no bus behind it: no Hello, no names.
-    let conn = zbus::connection::Builder::unix_stream(stream)
+    let build = zbus::connection::Builder::unix_stream(stream)
         .p2p()
         // Each queued call may hold a whole frame (up to 128 MiB, the
         // D-Bus limit): when we fall behind, QEMU waits on the socket
         // instead of our memory growing.
         .max_queued(MAX_QUEUED)
-        .build()
+        .build();
+    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, build)
         .await
+        .map_err(|_| Stop::Vm(QemuError::Handshake(HANDSHAKE_TIMEOUT)))?
         .map_err(vm)?;
     let mut messages = MessageStream::from(&conn);
     let mut warned = false;

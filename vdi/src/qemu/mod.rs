@@ -6,16 +6,19 @@
 //!   `-display dbus`; libvirt runs one private bus per VM) and talks to
 //!   `org.qemu` there ([`bus`]); or, for `-display dbus,p2p=yes`, gets a
 //!   connection of its own from QEMU through its QMP socket ([`qmp`]);
-//! * pixels and cursor: a `Listener` served on a peer-to-peer connection
-//!   handed to QEMU with `Console_0.RegisterListener` ([`listener`]),
-//!   copied into the shared framebuffer ([`screen`]);
+//! * displays: spicebox's display k (one shared framebuffer each) shows
+//!   the VM's k-th graphic console ([`consoles`]);
+//! * pixels and cursor: per shown console, a `Listener` served on a
+//!   peer-to-peer connection handed to QEMU with
+//!   `Console_N.RegisterListener` ([`listener`]), copied into that
+//!   display's framebuffer ([`screen`]);
 //! * input: `Keyboard` and `Mouse` calls on the bus ([`input`]);
 //! * LEDs: the `Keyboard.Modifiers` property.
 //!
-//! The host outlives QEMU: when the listener connection closes (QEMU
+//! The host outlives QEMU: when a listener connection closes (QEMU
 //! exited) or the VM cannot be found, it logs one error, shows a picture
-//! that says the VM is gone, tells the supervisor (which may end the
-//! sessions, `--on-host-exit end`) and tries again every
+//! that says the VM is gone on every display, tells the supervisor
+//! (which may end the sessions, `--on-host-exit end`) and tries again every
 //! [`QemuOptions::retry`]; when the VM is back, it resumes with its
 //! first scanout. Nothing QEMU sends can panic the host: every size,
 //! stride and array length is checked before use.
@@ -25,6 +28,7 @@
 //! runtime by a second thread.
 
 mod bus;
+mod consoles;
 mod error;
 mod input;
 mod listener;
@@ -50,6 +54,7 @@ pub use error::QemuError;
 use crate::error::VdiError;
 use crate::gone::Why;
 use crate::host::{peer_gone, receive_input, INPUT_QUEUE};
+use consoles::Plan;
 use listener::lock;
 use screen::Screen;
 use session::{Ended, Vm};
@@ -113,16 +118,23 @@ impl QemuOptions {
 
 /// Runs the QEMU host until the supervisor closes the link.
 ///
+/// `displays` are the shared regions of spicebox's displays, display 0
+/// first: display k shows the VM's k-th graphic console (normally
+/// `Console_k`).
+///
 /// Never returns because of QEMU: a VM that goes away (or never was
-/// there) is shown as gone and retried. Returns an error only when the
-/// shared region or the link to the supervisor fails.
+/// there) is shown as gone and retried. Returns an error only when
+/// `displays` is empty, or when a shared region or the link to the
+/// supervisor fails.
 pub fn run(
     opts: QemuOptions,
-    producer: Producer,
-    doorbell: Doorbell,
+    displays: Vec<(Producer, Doorbell)>,
     tx: IpcSender<FromHost>,
     rx: SyncReceiver<ToHost>,
 ) -> Result<(), VdiError> {
+    if displays.is_empty() {
+        return Err(VdiError::NoDisplay);
+    }
     let (events_tx, events_rx) = std_mpsc::sync_channel(INPUT_QUEUE);
     let receiver = thread::Builder::new()
         .name("qemu-input".into())
@@ -149,13 +161,18 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(VdiError::Runtime)?;
+    let screens = displays
+        .into_iter()
+        .map(|(producer, doorbell)| Arc::new(Mutex::new(Screen::new(producer, doorbell))))
+        .collect();
     let mut host = Host {
-        screen: Arc::new(Mutex::new(Screen::new(producer, doorbell))),
+        screens,
         tx,
         events: async_rx,
         leds: None,
         gone: false,
         subject: "The QEMU VM".into(),
+        told: None,
     };
     runtime.block_on(host.run(&opts))?;
     drop(runtime);
@@ -165,7 +182,8 @@ pub fn run(
 /// The host's side of the shared region and of the supervisor link,
 /// which outlive every connection to QEMU.
 pub(crate) struct Host {
-    pub(crate) screen: Arc<Mutex<Screen>>,
+    /// One per display, display 0 first.
+    pub(crate) screens: Vec<Arc<Mutex<Screen>>>,
     tx: IpcSender<FromHost>,
     pub(crate) events: mpsc::Receiver<InputEvent>,
     /// The LEDs last told to the supervisor.
@@ -174,6 +192,9 @@ pub(crate) struct Host {
     gone: bool,
     /// How the "gone" picture names the VM.
     subject: String,
+    /// The console plan last logged (a VM that comes back unchanged is
+    /// not described again).
+    told: Option<Plan>,
 }
 
 impl Host {
@@ -191,8 +212,8 @@ impl Host {
                     self.subject = format!("VM \"{}\"", vm.name);
                     match session::serve(&vm, self).await? {
                         Ended::Supervisor => return Ok(()),
-                        Ended::Vm(error) => {
-                            tracing::error!(%target, %error, "lost the QEMU VM");
+                        Ended::Vm { console, error } => {
+                            tracing::error!(%target, console, %error, "lost the QEMU VM");
                             self.show_gone(if opts.ends_on_exit {
                                 Why::Ended
                             } else {
@@ -231,10 +252,57 @@ impl Host {
         self.show_gone(Why::Gone)
     }
 
+    /// Every display shows the VM as gone.
     fn show_gone(&mut self, why: Why) -> Result<(), VdiError> {
         self.gone = true;
-        lock(&self.screen).show_gone(&self.subject, why)?;
+        for screen in &self.screens {
+            lock(screen).show_gone(&self.subject, why)?;
+        }
         Ok(())
+    }
+
+    /// `display` shows that the VM, which has `consoles` graphic
+    /// consoles, has none for it.
+    pub(crate) fn show_missing(&mut self, display: usize, consoles: usize) -> Result<(), VdiError> {
+        if let Some(screen) = self.screens.get(display) {
+            let why = Why::NoConsole { display, consoles };
+            lock(screen).show_gone(&self.subject, why)?;
+        }
+        Ok(())
+    }
+
+    /// Logs, once per VM layout, which consoles are not shown and which
+    /// displays have no console.
+    pub(crate) fn tell_plan(&mut self, plan: &Plan) {
+        if self.told.as_ref() == Some(plan) {
+            return;
+        }
+        if !plan.unserved.is_empty() {
+            tracing::info!(
+                consoles = ?plan.unserved,
+                graphic = plan.graphic,
+                displays = plan.displays,
+                "the VM has more graphic consoles than spicebox has displays; these are not shown \
+                 (start spicebox with --displays {} to show them all)",
+                plan.graphic
+            );
+        }
+        if plan.graphic == 0 {
+            tracing::info!(
+                console = ?plan.served.first(),
+                "the VM has no graphic console; display 0 shows its first console"
+            );
+        }
+        let missing = plan.missing();
+        if !missing.is_empty() {
+            tracing::info!(
+                displays = ?missing,
+                graphic = plan.graphic,
+                "the VM has fewer graphic consoles than spicebox has displays; \
+                 the displays without one say so"
+            );
+        }
+        self.told = Some(plan.clone());
     }
 
     /// Tells the supervisor the guest's LEDs if they changed. True when

@@ -1,9 +1,14 @@
-//! One connected stretch of the QEMU host: register the listener, replay
-//! input, follow the LEDs and the pointer kind, until the VM or the
-//! supervisor goes.
+//! One connected stretch of the QEMU host: find the VM's consoles,
+//! register one listener per served console (display k shows the k-th
+//! graphic console, see [`consoles`](super::consoles)), replay input,
+//! follow the LEDs and the pointer kind, until the VM or the supervisor
+//! goes. The VM counts as gone as soon as any listener connection ends:
+//! QEMU closes them all when it exits, and one that QEMU dropped alone
+//! means the VM is no longer served as asked.
 
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -11,10 +16,12 @@ use zbus::proxy::CacheProperties;
 use zbus::zvariant::Fd;
 use zbus::Connection;
 
-use super::bus::{ConsoleProxy, KeyboardProxy, MouseProxy, VmProxy};
+use super::bus::{console_path, ConsoleProxy, KeyboardProxy, MouseProxy, VmProxy};
+use super::consoles::Plan;
 use super::error::QemuError;
 use super::input::{spice_leds, Call, Pointer};
-use super::listener::{self, lock, Stop};
+use super::listener::{self, lock, Listening, Stop};
+use super::screen::Screen;
 use super::{qmp, Host, QemuTarget};
 use crate::error::VdiError;
 
@@ -23,16 +30,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call to QEMU may take: a VM that stopped answering
 /// (SIGSTOP, a hung main loop) must not hold the host forever.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most consoles looked at: QEMU makes one per display head and `vc`
+/// chardev, a handful; a longer list is not worth a call per entry.
+const MAX_CONSOLES: usize = 64;
 
 /// Why a session ended.
 pub(crate) enum Ended {
     /// The supervisor closed the link: the host stops.
     Supervisor,
-    /// The VM went after it had been served: show it as gone, tell the
-    /// supervisor and retry.
-    Vm(QemuError),
-    /// The VM was found but refused to be served (its console did not
-    /// take the listener): retry as if it had not been found.
+    /// The VM went after it had been served (the listener connection of
+    /// `console` ended first): show it as gone, tell the supervisor and
+    /// retry.
+    Vm {
+        /// The console whose listener ended.
+        console: u32,
+        /// Why.
+        error: QemuError,
+    },
+    /// The VM was found but refused to be served (it listed no console,
+    /// or a console did not take the listener): retry as if it had not
+    /// been found.
     Unreachable(QemuError),
 }
 
@@ -40,12 +57,12 @@ pub(crate) enum Ended {
 pub(crate) struct Vm {
     /// What QEMU calls the VM (`-name`, or its own version).
     pub(crate) name: String,
-    console: ConsoleProxy<'static>,
+    vm: VmProxy<'static>,
+    /// Console 0's: keys go there whichever display the client looks at.
     keyboard: KeyboardProxy<'static>,
+    /// Console 0's: buttons and relative motion go there.
     mouse: MouseProxy<'static>,
-    // Keeps the connection open for the proxies (they hold it too; this
-    // names what the session depends on).
-    _conn: Connection,
+    conn: Connection,
 }
 
 impl Vm {
@@ -69,24 +86,57 @@ impl Vm {
             .build()
             .await?;
         let name = vm.name().await?;
-        // The console's size is re-read at the moment it matters (the
-        // 7.2 mode-switch bug), so it must not come from a cache.
-        let console = ConsoleProxy::builder(&conn)
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await?;
         let keyboard = KeyboardProxy::new(&conn).await?;
         let mouse = MouseProxy::new(&conn).await?;
         Ok(Vm {
             name,
-            console,
+            vm,
             keyboard,
             mouse,
-            _conn: conn,
+            conn,
         })
     }
 
-    async fn call(&self, call: Call) -> zbus::Result<()> {
+    /// The VM's consoles: id and `Type`.
+    async fn consoles(&self) -> Result<Vec<(u32, String)>, QemuError> {
+        let mut ids = self.vm.console_ids().await?;
+        if ids.len() > MAX_CONSOLES {
+            tracing::warn!(
+                listed = ids.len(),
+                "QEMU lists more consoles than spicebox looks at; using the first {MAX_CONSOLES}"
+            );
+            ids.truncate(MAX_CONSOLES);
+        }
+        let mut consoles = Vec::with_capacity(ids.len());
+        for id in ids {
+            let kind = self.console(id).await?.kind().await?;
+            consoles.push((id, kind));
+        }
+        Ok(consoles)
+    }
+
+    /// Console `id`, uncached: its size is re-read at the moment it
+    /// matters (the 7.2 mode-switch bug), so it must not come from a cache.
+    async fn console(&self, id: u32) -> Result<ConsoleProxy<'static>, QemuError> {
+        Ok(ConsoleProxy::builder(&self.conn)
+            .path(console_path(id))?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await?)
+    }
+
+    /// The `Mouse` of console `id`, for positions on its display.
+    async fn mouse_of(&self, id: u32) -> Result<MouseProxy<'static>, QemuError> {
+        Ok(MouseProxy::builder(&self.conn)
+            .path(console_path(id))?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await?)
+    }
+
+    /// Makes `call`; `mice` are the served consoles' mice, display by
+    /// display.
+    async fn call(&self, mice: &[MouseProxy<'static>], call: Call) -> zbus::Result<()> {
         match call {
             Call::Key {
                 qnum,
@@ -104,7 +154,11 @@ impl Vm {
                 button,
                 pressed: false,
             } => self.mouse.release(button).await,
-            Call::Position { x, y } => self.mouse.set_abs_position(x, y).await,
+            Call::Position { display, x, y } => match mice.get(display) {
+                Some(mouse) => mouse.set_abs_position(x, y).await,
+                // The pointer only names served displays.
+                None => Ok(()),
+            },
             Call::Motion { dx, dy } => self.mouse.rel_motion(dx, dy).await,
         }
     }
@@ -112,57 +166,60 @@ impl Vm {
 
 /// Serves `vm` until it or the supervisor goes.
 pub(crate) async fn serve(vm: &Vm, host: &mut Host) -> Result<Ended, VdiError> {
-    lock(&host.screen).start_session()?;
-    let (ours, theirs) = match UnixStream::pair() {
-        Ok(pair) => pair,
-        Err(e) => return Ok(Ended::Unreachable(QemuError::Socket(e))),
+    let plan = match vm.consoles().await {
+        Ok(consoles) => Plan::new(&consoles, host.screens.len()),
+        Err(e) => return Ok(Ended::Unreachable(e)),
     };
-    // Ready before QEMU is told: it talks to us from inside the call.
-    let mut listening = tokio::spawn(listener::serve(
-        ours,
-        host.screen.clone(),
-        vm.console.clone(),
-    ));
-    let registered = vm.console.register_listener(Fd::from(theirs.as_fd())).await;
-    // QEMU has its own copy now.
-    drop(theirs);
-    if let Err(e) = registered {
-        listening.abort();
-        return Ok(Ended::Unreachable(e.into()));
+    if plan.served.is_empty() {
+        return Ok(Ended::Unreachable(QemuError::NoConsole));
     }
-    tracing::info!(vm = %vm.name, "listening to the VM's console 0");
+    host.tell_plan(&plan);
+    // Dropping these (any return below) closes every listener connection.
+    let mut listening = Vec::with_capacity(plan.served.len());
+    let mut mice = Vec::with_capacity(plan.served.len());
+    for (&id, screen) in plan.served.iter().zip(&host.screens) {
+        match register(vm, id, screen).await? {
+            Ok(listener) => listening.push(listener),
+            Err(e) => return Ok(Ended::Unreachable(e)),
+        }
+        match vm.mouse_of(id).await {
+            Ok(mouse) => mice.push(mouse),
+            Err(e) => return Ok(Ended::Unreachable(e)),
+        }
+    }
+    for display in plan.missing() {
+        host.show_missing(display, plan.graphic)?;
+    }
+    tracing::info!(vm = %vm.name, consoles = ?plan.served, "listening to the VM's consoles (display k shows the k-th)");
+    // The host is borrowed again below (input, LEDs).
+    let served: Vec<Arc<Mutex<Screen>>> = host.screens[..listening.len()].to_vec();
 
     let mut pointer = Pointer::new(vm.mouse.is_absolute().await.unwrap_or(false));
     let mut locks = vm.keyboard.modifiers().await.unwrap_or(0);
     if host.send_leds(spice_leds(locks))? {
-        listening.abort();
         return Ok(Ended::Supervisor);
     }
     let mut locks_changed = vm.keyboard.receive_modifiers_changed().await;
     let mut absolute_changed = vm.mouse.receive_is_absolute_changed().await;
     loop {
         tokio::select! {
-            stop = &mut listening => {
+            (console, stop) = listener::first_end(&mut listening) => {
                 return match stop {
-                    Ok(Stop::Vm(e)) => Ok(Ended::Vm(e)),
-                    Ok(Stop::Host(e)) => Err(e),
-                    Err(e) => {
-                        tracing::error!(error = %e, "the listener task failed");
-                        Ok(Ended::Vm(QemuError::Closed))
-                    }
+                    Stop::Vm(error) => Ok(Ended::Vm { console, error }),
+                    Stop::Host(e) => Err(e),
                 };
             }
             event = host.events.recv() => {
                 let Some(event) = event else {
-                    listening.abort();
                     return Ok(Ended::Supervisor);
                 };
-                let size = lock(&host.screen).guest_size();
-                for call in pointer.translate(&event, size, locks) {
+                let sizes: Vec<(u32, u32)> =
+                    served.iter().map(|screen| lock(screen).guest_size()).collect();
+                for call in pointer.translate(&event, &sizes, locks) {
                     // A refused call (relative motion racing a switch to
                     // a tablet) costs one event; a VM that is gone shows
-                    // up as the listener's end.
-                    if let Err(error) = vm.call(call).await {
+                    // up as the listeners' end.
+                    if let Err(error) = vm.call(&mice, call).await {
                         tracing::debug!(%error, ?call, "QEMU refused input");
                     }
                 }
@@ -171,7 +228,6 @@ pub(crate) async fn serve(vm: &Vm, host: &mut Host) -> Result<Ended, VdiError> {
                 if let Ok(value) = change.get().await {
                     locks = value;
                     if host.send_leds(spice_leds(locks))? {
-                        listening.abort();
                         return Ok(Ended::Supervisor);
                     }
                 }
@@ -184,4 +240,28 @@ pub(crate) async fn serve(vm: &Vm, host: &mut Host) -> Result<Ended, VdiError> {
             }
         }
     }
+}
+
+/// Registers a listener for console `id` that fills `screen`: Ok(Err)
+/// when QEMU refuses it.
+async fn register(
+    vm: &Vm,
+    id: u32,
+    screen: &Arc<Mutex<Screen>>,
+) -> Result<Result<Listening, QemuError>, VdiError> {
+    let console = match vm.console(id).await {
+        Ok(console) => console,
+        Err(e) => return Ok(Err(e)),
+    };
+    lock(screen).start_session()?;
+    let (ours, theirs) = match UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(e) => return Ok(Err(QemuError::Socket(e))),
+    };
+    // Ready before QEMU is told: it talks to us from inside the call.
+    let listening = listener::start(id, ours, screen.clone(), console.clone())?;
+    let registered = console.register_listener(Fd::from(theirs.as_fd())).await;
+    // QEMU has its own copy now.
+    drop(theirs);
+    Ok(registered.map(|()| listening).map_err(QemuError::from))
 }
