@@ -1,5 +1,7 @@
 //! Turning a rectangle of pixels into a SPICE image payload.
 
+use std::sync::Arc;
+
 use spicebox_protocol::display::ImageData;
 
 use crate::codec::glz::GlzEncoder;
@@ -373,13 +375,19 @@ impl Encoder {
     /// exact alpha plane).
     pub fn encode(&mut self, pixels: Vec<u8>, width: u32, alpha: bool) -> Encoded {
         let height = u32::try_from(pixels.len() / 4 / (width.max(1) as usize)).unwrap_or(0);
+        // Shared so that the GLZ window can keep the image without a copy.
+        let shared = Arc::new(pixels);
         let img = Pixels {
             width,
             height,
-            data: &pixels,
+            data: &shared,
             alpha,
         };
-        match self.encode_image(&img) {
+        let attempt = self.encode_image(&img, &shared);
+        // The window keeps `shared` only when GLZ succeeded, and then no
+        // bitmap needs the pixels: taking them back is not a copy.
+        let pixels = || Arc::try_unwrap(shared).unwrap_or_else(|kept| (*kept).clone());
+        match attempt {
             Some(Attempt {
                 result: Ok(encoded),
                 ..
@@ -395,19 +403,19 @@ impl Encoder {
                 }
                 Encoded::Bitmap {
                     stride: width * 4,
-                    pixels,
+                    pixels: pixels(),
                 }
             }
             None => Encoded::Bitmap {
                 stride: width * 4,
-                pixels,
+                pixels: pixels(),
             },
         }
     }
 
-    /// Codes `img` as the mode and the WAN settings say; `None` for a plain
-    /// bitmap.
-    fn encode_image(&mut self, img: &Pixels) -> Option<Attempt> {
+    /// Codes `img` (whose bytes are `shared`) as the mode and the WAN
+    /// settings say; `None` for a plain bitmap.
+    fn encode_image(&mut self, img: &Pixels, shared: &Arc<Vec<u8>>) -> Option<Attempt> {
         let glz_ok = self.client.glz_window > 0;
         let base = match self.mode {
             Compression::Off => return None,
@@ -420,15 +428,17 @@ impl Encoder {
             Compression::Lz => Base::Lz,
             Compression::Glz if glz_ok => Base::Glz,
             Compression::Glz => Base::Lz,
-            Compression::AutoLz | Compression::AutoGlz => return Some(self.encode_auto(img)),
+            Compression::AutoLz | Compression::AutoGlz => {
+                return Some(self.encode_auto(img, shared))
+            }
         };
-        Some(self.encode_base(base, img))
+        Some(self.encode_base(base, img, shared))
     }
 
     /// The auto modes: QUIC (or what replaces it) for photographic content,
     /// GLZ or LZ for the rest; the choice and what the WAN settings did to
     /// it are traced.
-    fn encode_auto(&mut self, img: &Pixels) -> Attempt {
+    fn encode_auto(&mut self, img: &Pixels, shared: &Arc<Vec<u8>>) -> Attempt {
         let (content, percent) = classify(img);
         let dictionary = self.mode == Compression::AutoGlz && self.client.glz_window > 0;
         let base = match (content, dictionary) {
@@ -436,7 +446,7 @@ impl Encoder {
             (Content::Synthetic, true) => Base::Glz,
             (Content::Synthetic, false) => Base::Lz,
         };
-        let attempt = self.encode_base(base, img);
+        let attempt = self.encode_base(base, img, shared);
         let sent = attempt
             .result
             .as_ref()
@@ -458,12 +468,12 @@ impl Encoder {
     }
 
     /// Runs `base`, or the WAN codec that replaces or wraps it here.
-    fn encode_base(&mut self, base: Base, img: &Pixels) -> Attempt {
+    fn encode_base(&mut self, base: Base, img: &Pixels, shared: &Arc<Vec<u8>>) -> Attempt {
         match base {
             Base::Quic if self.wan.jpeg.applies(self.low_bandwidth) => self.encode_jpeg(img),
             Base::Quic => Attempt::plain("quic", quic::encode(img).map(Encoded::Quic)),
             Base::Lz => Attempt::plain("lz", lz::encode(img).map(Encoded::Lz)),
-            Base::Glz => self.encode_glz(img),
+            Base::Glz => self.encode_glz(img, shared),
         }
     }
 
@@ -500,8 +510,12 @@ impl Encoder {
     /// GLZ, deflated when the setting applies and that is smaller. The image
     /// enters the dictionary once, whichever stream goes: the client
     /// inflates ZLIB_GLZ back to the same GLZ stream.
-    fn encode_glz(&mut self, img: &Pixels) -> Attempt {
-        let glz = match self.glz.encode(img) {
+    fn encode_glz(&mut self, img: &Pixels, shared: &Arc<Vec<u8>>) -> Attempt {
+        let held = Arc::clone(shared);
+        let glz = match self
+            .glz
+            .encode_shared(held, img.width, img.height, img.alpha)
+        {
             Ok(glz) => glz,
             Err(error) => return Attempt::plain("glz", Err(error)),
         };
@@ -756,10 +770,11 @@ mod tests {
         for (k, px) in data.chunks_exact_mut(4).enumerate() {
             px[3] = (k % 120 * 2) as u8;
         }
+        let shared = Arc::new(data);
         let img = Pixels {
             width: 120,
             height: 90,
-            data: &data,
+            data: &shared,
             alpha: true,
         };
         let mut e = encoder(
@@ -768,7 +783,7 @@ mod tests {
             WanSetting::Never,
             false,
         );
-        let attempt = e.encode_image(&img).expect("an attempt");
+        let attempt = e.encode_image(&img, &shared).expect("an attempt");
         let encoded = attempt.result.expect("encoded");
         assert!(encoded.is_lossy());
         let ImageData::JpegAlpha {
@@ -781,7 +796,7 @@ mod tests {
         };
         let (w, h, colours) = jpeg_decode(&payload[..jpeg_size as usize]).expect("jpeg part");
         assert_eq!((w, h), (120, 90));
-        assert!(psnr(&data, &colours) >= MIN_PSNR_DB);
+        assert!(psnr(&shared, &colours) >= MIN_PSNR_DB);
         // The alpha stream: an LZ header of type XXXA (10), top-down.
         let alpha = &payload[jpeg_size as usize..];
         assert_eq!(&alpha[8..12], &10u32.to_be_bytes());

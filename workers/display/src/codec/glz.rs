@@ -10,13 +10,17 @@
 //! alpha pass. After decoding image `id`, the client frees images older than
 //! `id - win_head_dist`.
 //!
-//! The encoder keeps its own copy of the images the client holds, at most
-//! `window_pixels` pixels including the image being coded, and a hash table
-//! of three-pixel hashes over the whole window. Positions are global: the
-//! images are laid end to end, so one number names image and pixel.
+//! The encoder keeps the images the client holds, at most `window_pixels`
+//! pixels including the image being coded, and a hash table of three-pixel
+//! hashes over the whole window. It reads them as the caller's B,G,R,X
+//! bytes: `encode_shared` keeps the caller's buffer itself, `encode` a copy.
+//! Positions are global: the images are laid end to end, so one number
+//! names image and pixel.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
+use super::bgrx::{self, px};
 use super::lz::{self, Format};
 use super::{CodecError, Pixels};
 
@@ -36,6 +40,10 @@ const MAX_PIXEL_OFS: usize = 1 << 25;
 const RECENT: usize = 4;
 /// Matches at least this long are remembered in `recent`.
 const RECENT_MIN_LEN: usize = 8;
+/// Rows without a match at the same position of the previous image after
+/// which that position is only tried every `SAME_PROBE` rows.
+const SAME_IDLE_ROWS: u32 = 2;
+const SAME_PROBE: usize = 16;
 
 /// An image the client holds, as the encoder saw it.
 struct WindowImage {
@@ -43,8 +51,8 @@ struct WindowImage {
     /// Global position of its first pixel.
     base: u64,
     width: u32,
-    /// 0x00RRGGBB.
-    pixels: Vec<u32>,
+    /// B,G,R,X rows; the fourth byte is ignored.
+    pixels: Arc<Vec<u8>>,
     /// `row_signature` of each row.
     rows: Vec<Option<u64>>,
 }
@@ -69,9 +77,9 @@ pub struct GlzEncoder {
     /// Offsets (source − position) of recent long matches, newest first;
     /// 0 is unused.
     recent: [i64; RECENT],
-    /// Pixel buffers of evicted images, reused for the next ones (a 1080p
+    /// Buffers of evicted copies, reused for the next copies (a 1080p
     /// frame is 8 MB; fresh pages cost faults).
-    spare: Vec<Vec<u32>>,
+    spare: Vec<Vec<u8>>,
 }
 
 impl GlzEncoder {
@@ -108,13 +116,50 @@ impl GlzEncoder {
     /// Encodes `img` as a GLZ_RGB stream, header included, top-down.
     ///
     /// Every image this returns takes the next id: the caller must send
-    /// them all, in order, to the client whose window this mirrors.
+    /// them all, in order, to the client whose window this mirrors. The
+    /// window keeps a copy of the pixels; `encode_shared` spares it.
     pub fn encode(&mut self, img: &Pixels) -> Result<Vec<u8>, CodecError> {
         lz::check_size("glz", img)?;
-        let mut rgb = self.spare.pop().unwrap_or_default();
-        lz::rgb_units_into(img, &mut rgb);
-        let rows = row_signatures(&rgb, img.width as usize);
-        let n = rgb.len() as u64;
+        let mut copy = self.spare.pop().unwrap_or_default();
+        copy.clear();
+        copy.extend_from_slice(img.data);
+        self.encode_held(Arc::new(copy), img.width, img.height, img.alpha)
+    }
+
+    /// Like `encode`, for packed B,G,R,X (B,G,R,A when `alpha`) rows of
+    /// `width × height` pixels the caller hands over: the window keeps
+    /// `data` itself, without a copy, until the client drops the image.
+    /// The caller may keep a handle (say, for a plain bitmap should this
+    /// fail: an error keeps none, so `Arc::try_unwrap` then gets the
+    /// buffer back without a copy).
+    pub fn encode_shared(
+        &mut self,
+        data: Arc<Vec<u8>>,
+        width: u32,
+        height: u32,
+        alpha: bool,
+    ) -> Result<Vec<u8>, CodecError> {
+        lz::check_size(
+            "glz",
+            &Pixels {
+                width,
+                height,
+                data: &data,
+                alpha,
+            },
+        )?;
+        self.encode_held(data, width, height, alpha)
+    }
+
+    /// `encode` for checked pixels the window may keep.
+    fn encode_held(
+        &mut self,
+        data: Arc<Vec<u8>>,
+        width: u32,
+        height: u32,
+        alpha: bool,
+    ) -> Result<Vec<u8>, CodecError> {
+        let n = bgrx::len(&data) as u64;
         let id = self.next_id;
         let base = self.next_base;
 
@@ -145,27 +190,28 @@ impl GlzEncoder {
             self.table = vec![0; 1 << HASH_BITS];
         }
 
-        let kind = if img.alpha {
-            lz::TYPE_RGBA
-        } else {
-            lz::TYPE_RGB32
-        };
-        let mut out = Vec::with_capacity(33 + rgb.len() / 2);
+        let kind = if alpha { lz::TYPE_RGBA } else { lz::TYPE_RGB32 };
+        let mut out = Vec::with_capacity(33 + data.len() / 8);
         out.extend_from_slice(&lz::MAGIC.to_be_bytes());
         out.extend_from_slice(&lz::VERSION.to_be_bytes());
         // The type fits the low 4 bits; bit 4 is top_down.
         out.push(kind as u8 | 0x10);
-        out.extend_from_slice(&img.width.to_be_bytes());
-        out.extend_from_slice(&img.height.to_be_bytes());
-        out.extend_from_slice(&(img.width * 4).to_be_bytes());
+        out.extend_from_slice(&width.to_be_bytes());
+        out.extend_from_slice(&height.to_be_bytes());
+        out.extend_from_slice(&(width * 4).to_be_bytes());
         out.extend_from_slice(&id.to_be_bytes());
         out.extend_from_slice(&win_head_dist.to_be_bytes());
 
-        self.encode_rgb(&rgb, &rows, img.width, id, base, &mut out);
-        if img.alpha {
-            let alpha = lz::alpha_units(img);
+        let rows = self.encode_rgb(&data, width, id, base, &mut out);
+        if alpha {
+            let alpha = lz::alpha_units(&Pixels {
+                width,
+                height,
+                data: &data,
+                alpha,
+            });
             let fmt = GlzFormat { bias: 2 };
-            lz::encode_units(&alpha, img.width as usize, &fmt, &mut Vec::new(), &mut out);
+            lz::encode_units(&alpha, width as usize, &fmt, &mut Vec::new(), &mut out);
         }
 
         self.next_id += 1;
@@ -175,38 +221,45 @@ impl GlzEncoder {
             self.window.push_back(WindowImage {
                 id,
                 base,
-                width: img.width,
-                pixels: rgb,
+                width,
+                pixels: data,
                 rows,
             });
         } else {
-            self.spare.push(rgb);
+            self.recycle(data);
         }
         Ok(out)
     }
 
     fn evict_oldest(&mut self) {
         if let Some(old) = self.window.pop_front() {
-            self.window_sum -= old.pixels.len() as u64;
-            if self.spare.is_empty() {
-                self.spare.push(old.pixels);
+            self.window_sum -= bgrx::len(&old.pixels) as u64;
+            self.recycle(old.pixels);
+        }
+    }
+
+    /// Keeps one buffer of our own for the next copy; a buffer the caller
+    /// still shares is only let go.
+    fn recycle(&mut self, pixels: Arc<Vec<u8>>) {
+        if self.spare.is_empty() {
+            if let Ok(buffer) = Arc::try_unwrap(pixels) {
+                self.spare.push(buffer);
             }
         }
     }
 
-    /// Codes the RGB pass of image `id`, whose first pixel sits at global
-    /// position `base`, with references into itself and the window; `rows`
-    /// are its row signatures.
+    /// Codes the RGB pass of image `id` (B,G,R,X bytes `p`), whose first
+    /// pixel sits at global position `base`, with references into itself
+    /// and the window; returns its row signatures.
     fn encode_rgb(
         &mut self,
-        p: &[u32],
-        rows: &[Option<u64>],
+        p: &[u8],
         width: u32,
         id: u64,
         base: u64,
         out: &mut Vec<u8>,
-    ) {
-        let n = p.len();
+    ) -> Vec<Option<u64>> {
+        let n = bgrx::len(p);
         let w = width as usize;
         let src = Sources {
             p,
@@ -221,13 +274,22 @@ impl GlzEncoder {
             .window
             .back()
             .filter(|b| b.id + 1 == id && b.width == width);
-        let same_shape = prev.filter(|b| b.pixels.len() == n).map(|b| b.base);
-        let row_sources = prev.map(|b| row_sources(rows, b)).unwrap_or_default();
+        let same_shape = prev.filter(|b| bgrx::len(&b.pixels) == n).map(|b| b.base);
+        // Each row's signature is taken as the row is reached: its samples
+        // then bring in lines the coding reads next, rather than missing
+        // the cache in a pass of their own.
+        let height = n / w;
+        let mut rows = Vec::with_capacity(height);
+        let prev_rows = prev.map(|b| (b.base, rows_by_signature(&b.rows)));
         let same_shape_delta = same_shape.map(|prev| prev as i64 - base as i64);
         let table = &mut self.table;
         let recent = &mut self.recent;
         let mut lit_start = 0;
-        let mut last_delta: Option<i64> = None;
+        // The last match's source: as a distance back in this image (0 for
+        // none), tried like the pixel before; or, in the window, as a
+        // follow.
+        let mut last_near = 0;
+        let mut last_far: Option<i64> = None;
         // The offset to the row of the previous image this row repeats,
         // updated at each row start.
         let mut row_delta = None;
@@ -236,22 +298,37 @@ impl GlzEncoder {
         // each match.
         let mut follows: Vec<Follow> = Vec::with_capacity(3 + RECENT);
         let mut stale = true;
+        // Rows since the previous image's same position last gave a match,
+        // and whether it did in this row: on content that changed
+        // everywhere it is only tried on some rows, as reading the previous
+        // image beside this one doubles the memory traffic.
+        let mut same_idle = 0;
+        let mut same_won = false;
+        let mut try_same = same_shape_delta;
         let mut i = 0;
         while i + 2 < n {
             if i >= row_end {
                 let y = i / w;
+                same_idle = if same_won { 0 } else { same_idle + 1 };
+                same_won = false;
+                try_same = same_shape_delta
+                    .filter(|_| same_idle <= SAME_IDLE_ROWS || y.is_multiple_of(SAME_PROBE));
                 row_end = (y + 1) * w;
                 let row_start = base + (y * w) as u64;
-                row_delta = row_sources
-                    .get(y)
-                    .copied()
-                    .flatten()
-                    .map(|row| row as i64 - row_start as i64);
+                // Rows a match went over get theirs here too.
+                for y in rows.len()..=y {
+                    rows.push(row_signature(&p[4 * y * w..4 * (y + 1) * w]));
+                }
+                let sig = rows[y];
+                row_delta = prev_rows.as_ref().and_then(|(prev_base, by_sig)| {
+                    let row = prev_base + by_sig.get(&sig?)? * w as u64;
+                    Some(row as i64 - row_start as i64)
+                });
                 stale = true;
             }
             if stale {
                 follows.clear();
-                let deltas = [last_delta, same_shape_delta, row_delta]
+                let deltas = [last_far, try_same, row_delta]
                     .into_iter()
                     .flatten()
                     .chain(recent.iter().copied().filter(|&d| d != 0));
@@ -269,11 +346,11 @@ impl GlzEncoder {
                 }
                 stale = false;
             }
-            let (x0, x1, x2) = (p[i], p[i + 1], p[i + 2]);
-            if i > 0 && p[i - 1] == x0 && x0 == x1 && x1 == x2 {
+            let (x0, x1, x2) = (px(p, i), px(p, i + 1), px(p, i + 2));
+            if i > 0 && px(p, i - 1) == x0 && x0 == x1 && x1 == x2 {
                 // A run: coded at once.
-                let len = 3 + lz::run_len(&p[i + 3..], x0);
-                lz::push_literals(out, &p[lit_start..i]);
+                let len = 3 + bgrx::run_len(p, i + 3, x0);
+                bgrx::push_literals(out, p, lit_start, i);
                 push_match(out, len, 0, 0);
                 i += len;
                 lit_start = i;
@@ -290,18 +367,24 @@ impl GlzEncoder {
                 let back = u64::from((here as u32).wrapping_sub(stored) & POS_MASK);
                 if back > 0 && back <= here {
                     hashed = src
-                        .at(here - back)
-                        .filter(|(source, _, _)| source.get(..2) == Some(&[x0, x1]))
+                        .image_at(here - back)
+                        .filter(|&(source, _, s)| {
+                            s + 1 < bgrx::len(source)
+                                && px(source, s) == x0
+                                && px(source, s + 1) == x1
+                        })
                         .map(|(source, image_dist, s)| (source, image_dist, s, -(back as i64)));
                 }
             }
             // The common case on noisy content: no candidate repeats the
             // next two pixels (a shorter match saves nothing).
-            let near = |d: usize| d <= i && p[i - d] == x0 && p[i - d + 1] == x1;
+            let near = |d: usize| d <= i && px(p, i - d) == x0 && px(p, i - d + 1) == x1;
             let (run, above) = (near(1), near(w));
+            let last = last_near != 1 && last_near != w && last_near != 0 && near(last_near);
             if hashed.is_none()
                 && !run
                 && !above
+                && !last
                 && !follows.iter().any(|f| f.pair(i) == Some([x0, x1]))
             {
                 i += 1;
@@ -309,15 +392,17 @@ impl GlzEncoder {
             }
             // The candidate that saves most bytes; the first wins ties.
             let mut best: Option<Match> = None;
-            let mut consider = |source: &[u32], image_dist: u64, s: usize, delta: i64| {
+            let mut consider = |source: &[u8], image_dist: u64, s: usize, delta: i64| {
                 // Only a longer match is worth measuring.
                 if let Some(b) = best {
-                    match (source.get(b.len), p.get(i + b.len)) {
-                        (Some(x), Some(y)) if x == y => {}
-                        _ => return,
+                    if s + b.len >= bgrx::len(source)
+                        || i + b.len >= n
+                        || px(source, s + b.len) != px(p, i + b.len)
+                    {
+                        return;
                     }
                 }
-                let len = lz::common_len(source, &p[i..]);
+                let len = bgrx::common_len(source, s, p, i);
                 let pixel_ofs = if image_dist == 0 { i - s - 1 } else { s };
                 let Some(cost) = match_cost(len, image_dist, pixel_ofs) else {
                     return;
@@ -337,30 +422,40 @@ impl GlzEncoder {
                 consider(source, image_dist, s, delta);
             }
             if run {
-                consider(&p[i - 1..], 0, i - 1, -1);
+                consider(p, 0, i - 1, -1);
             }
             if above {
-                consider(&p[i - w..], 0, i - w, -(w as i64));
+                consider(p, 0, i - w, -(w as i64));
+            }
+            if last {
+                consider(p, 0, i - last_near, -(last_near as i64));
             }
             for f in &follows {
                 if f.pair(i) == Some([x0, x1]) {
                     let s = i.wrapping_add_signed(f.off);
-                    consider(&f.src[s..], f.image_dist, s, f.delta);
+                    consider(f.src, f.image_dist, s, f.delta);
                 }
             }
             match best {
                 Some(m) if m.saving > 1 => {
-                    lz::push_literals(out, &p[lit_start..i]);
+                    bgrx::push_literals(out, p, lit_start, i);
                     push_match(out, m.len, m.image_dist, m.pixel_ofs);
                     let delta = m.delta;
-                    last_delta = Some(delta);
-                    if m.len >= RECENT_MIN_LEN && delta != -1 && delta != -(w as i64) {
-                        remember(recent, delta);
+                    same_won |= Some(delta) == same_shape_delta;
+                    if m.image_dist == 0 {
+                        // A candidate of its own, not a follow: sources in
+                        // this image change with most matches, and the
+                        // follows are rebuilt only when the window's do.
+                        last_near = m.pixel_ofs + 1;
+                        last_far = None;
+                    } else {
+                        last_near = 0;
+                        last_far = Some(delta);
+                        if m.len >= RECENT_MIN_LEN {
+                            remember(recent, delta);
+                        }
+                        stale |= !follows.iter().any(|f| f.delta == delta);
                     }
-                    // Runs and the row above have candidates of their own.
-                    stale |= delta != -1
-                        && delta != -(w as i64)
-                        && !follows.iter().any(|f| f.delta == delta);
                     let end = i + m.len;
                     hash_tail(table, p, base, i + 1, end);
                     i = end;
@@ -369,7 +464,11 @@ impl GlzEncoder {
                 _ => i += 1,
             }
         }
-        lz::push_literals(out, &p[lit_start..n]);
+        bgrx::push_literals(out, p, lit_start, n);
+        for y in rows.len()..height {
+            rows.push(row_signature(&p[4 * y * w..4 * (y + 1) * w]));
+        }
+        rows
     }
 }
 
@@ -377,56 +476,64 @@ impl GlzEncoder {
 /// global `base`) that ends at `end` (none before `from`) into `table`:
 /// later data most often repeats what follows a match; the inside of a
 /// match is not hashed.
-fn hash_tail(table: &mut [u32], p: &[u32], base: u64, from: usize, end: usize) {
-    for k in from.max(end.saturating_sub(2))..end.min(p.len().saturating_sub(2)) {
-        let (h, check) = hash3(p[k], p[k + 1], p[k + 2]);
+fn hash_tail(table: &mut [u32], p: &[u8], base: u64, from: usize, end: usize) {
+    for k in from.max(end.saturating_sub(2))..end.min(bgrx::len(p).saturating_sub(2)) {
+        let (h, check) = hash3(px(p, k), px(p, k + 1), px(p, k + 2));
         table[h] = check | ((base + k as u64) as u32 & POS_MASK);
     }
 }
 
-/// Pixels sampled per row for its signature.
-const ROW_SAMPLES: usize = 32;
+/// A row's signature hashes this many stretches of it, spread across
+/// it, of `ROW_SPAN` adjacent pixels each: adjacent pixels share cache
+/// lines, and the row is seldom in the cache when its signature is taken.
+const ROW_SPANS: usize = 4;
+const ROW_SPAN: usize = 16;
 
-/// A cheap signature of each row of `p` (`width` pixels a row): a hash of
-/// `ROW_SAMPLES` pixels spread across it, or `None` when they are all equal
-/// (a blank row repeats everywhere and says nothing about motion).
-fn row_signatures(p: &[u32], width: usize) -> Vec<Option<u64>> {
-    let step = (width / ROW_SAMPLES).max(1);
-    p.chunks_exact(width)
-        .map(|row| {
-            let mut samples = row.iter().step_by(step);
-            let first = *samples.next()?;
-            let mut h = u64::from(first);
-            let mut varied = false;
-            for &x in samples {
-                varied |= x != first;
-                h = (h ^ u64::from(x)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            }
-            varied.then_some(h ^ (h >> 31))
-        })
-        .collect()
+/// A cheap signature of a row (B,G,R,X), from the pixels of `ROW_SPANS`
+/// stretches of it (all of a narrow row), or `None` when they are all
+/// equal (a blank row repeats everywhere and says nothing about motion).
+fn row_signature(row: &[u8]) -> Option<u64> {
+    let width = bgrx::len(row);
+    let first = px(row, width.checked_sub(1)? / 2);
+    let mut h = u64::from(first);
+    let mut varied = false;
+    let mut add = |from: usize, to: usize| {
+        for x in from..to {
+            let x = px(row, x);
+            varied |= x != first;
+            h = (h ^ u64::from(x)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    };
+    if width <= ROW_SPANS * ROW_SPAN {
+        add(0, width);
+    } else {
+        for k in 0..ROW_SPANS {
+            // Centred on (2k + 1) / (2 ROW_SPANS) of the row: inside it, as
+            // width > ROW_SPANS * ROW_SPAN.
+            let start = (2 * k + 1) * width / (2 * ROW_SPANS) - ROW_SPAN / 2;
+            add(start, start + ROW_SPAN);
+        }
+    }
+    varied.then_some(h ^ (h >> 31))
 }
 
-/// For each row of the image being coded (signatures `rows`), the global
-/// position of a row of `prev` (same width) with the same signature, if
-/// any: where that row may have scrolled from.
-fn row_sources(rows: &[Option<u64>], prev: &WindowImage) -> Vec<Option<u64>> {
-    let w = u64::from(prev.width);
-    let mut by_signature = std::collections::HashMap::with_capacity(prev.rows.len());
-    for (y, sig) in prev.rows.iter().enumerate() {
+/// The first row with each signature of an image whose row signatures are
+/// `rows`: where a row of the next image with that signature may have
+/// scrolled from.
+fn rows_by_signature(rows: &[Option<u64>]) -> std::collections::HashMap<u64, u64> {
+    let mut by_signature = std::collections::HashMap::with_capacity(rows.len());
+    for (y, sig) in rows.iter().enumerate() {
         if let Some(sig) = sig {
             by_signature.entry(*sig).or_insert(y as u64);
         }
     }
-    rows.iter()
-        .map(|sig| Some(prev.base + by_signature.get(&(*sig)?)? * w))
-        .collect()
+    by_signature
 }
 
 /// What matches may refer to: the image being coded and the window.
 struct Sources<'a> {
     /// The image being coded, id `id`, first pixel at global `base`.
-    p: &'a [u32],
+    p: &'a [u8],
     id: u64,
     base: u64,
     window: &'a VecDeque<WindowImage>,
@@ -438,10 +545,10 @@ impl<'a> Sources<'a> {
     /// The image holding global position `g` (the one being coded or
     /// one of the window): its pixels, its distance back from the one
     /// being coded and `g`'s index in it; `None` outside the window.
-    fn image_at(&self, g: u64) -> Option<(&'a [u32], u64, usize)> {
+    fn image_at(&self, g: u64) -> Option<(&'a [u8], u64, usize)> {
         if g >= self.base {
             let s = usize::try_from(g - self.base).ok()?;
-            return (s < self.p.len()).then_some((self.p, 0, s));
+            return (s < bgrx::len(self.p)).then_some((self.p, 0, s));
         }
         if g < self.win_start {
             return None;
@@ -455,15 +562,8 @@ impl<'a> Sources<'a> {
             }
         };
         let s = usize::try_from(g - im.base).ok()?;
-        (s < im.pixels.len()).then_some((&im.pixels[..], self.id - im.id, s))
-    }
-
-    /// The pixels from global position `g` to the end of its image, that
-    /// image's distance back from the one being coded and `g`'s index in
-    /// it; `None` outside the window.
-    fn at(&self, g: u64) -> Option<(&'a [u32], u64, usize)> {
-        let (pixels, image_dist, s) = self.image_at(g)?;
-        Some((&pixels[s..], image_dist, s))
+        let pixels: &'a [u8] = &im.pixels;
+        (s < bgrx::len(pixels)).then_some((pixels, self.id - im.id, s))
     }
 
     /// The candidate `delta` pixels away from pixel `i` of the image being
@@ -476,7 +576,7 @@ impl<'a> Sources<'a> {
         let (src, image_dist, s) = self.image_at(g)?;
         Some(Follow {
             src,
-            lim: src.len() - 1,
+            lim: bgrx::len(src) - 1,
             off: s as isize - i as isize,
             image_dist,
             delta,
@@ -486,8 +586,8 @@ impl<'a> Sources<'a> {
 
 /// A candidate source at a fixed offset from the pixel being coded.
 struct Follow<'a> {
-    /// The image the source lies in.
-    src: &'a [u32],
+    /// The image the source lies in, B,G,R,X.
+    src: &'a [u8],
     /// Pixels of `src` that have a next one.
     lim: usize,
     /// Index in `src` minus index in the image being coded.
@@ -502,7 +602,7 @@ impl Follow<'_> {
     /// The two source pixels for pixel `i`, if `src` holds them.
     fn pair(&self, i: usize) -> Option<[u32; 2]> {
         let s = i.wrapping_add_signed(self.off);
-        (s < self.lim).then(|| [self.src[s], self.src[s + 1]])
+        (s < self.lim).then(|| [px(self.src, s), px(self.src, s + 1)])
     }
 }
 
@@ -568,6 +668,7 @@ fn dist_bytes(image_dist: u64) -> usize {
 
 /// Appends a match whose offsets `match_cost` accepted; `len` is the stored
 /// length (≥ 1).
+#[inline]
 fn push_match(out: &mut Vec<u8>, len: usize, image_dist: u64, pixel_ofs: usize) {
     let len_bits = (len.min(7) as u8) << 5;
     let short = pixel_ofs < 1 << 12 && image_dist < 1 << 30;
@@ -898,6 +999,56 @@ mod tests {
             .map(|k| (w, h, scrolled(w, h, 5, k * 50), false))
             .collect();
         run(w * h * 3, &frames);
+    }
+
+    #[test]
+    fn shared_images_code_like_copies_and_are_let_go() {
+        // Scrolled frames with noisy pad bytes, which matching ignores; a
+        // window of about two frames, so the oldest are evicted.
+        let (w, h) = (90u32, 40u32);
+        let frames: Vec<Vec<u8>> = (0..8)
+            .map(|k| {
+                let mut data = scrolled(w, h, 4, k * 5);
+                let pads = crate::codec::test_noise(k + 1, data.len() / 4);
+                for (px, pad) in data.chunks_exact_mut(4).zip(pads) {
+                    px[3] = pad;
+                }
+                data
+            })
+            .collect();
+        let window = w * h * 2 + 7;
+        let mut copying = GlzEncoder::new(window);
+        let mut sharing = GlzEncoder::new(window);
+        let mut client = Client::new(window);
+        let mut handles = Vec::new();
+        for (k, data) in frames.iter().enumerate() {
+            let img = Pixels {
+                width: w,
+                height: h,
+                data,
+                alpha: false,
+            };
+            let copied = copying.encode(&img).expect("encode");
+            let shared = Arc::new(data.clone());
+            let stream = sharing
+                .encode_shared(Arc::clone(&shared), w, h, false)
+                .expect("encode_shared");
+            assert!(stream == copied, "frame {k}: streams differ");
+            let (_, _, mut out) = client
+                .decode(&stream)
+                .unwrap_or_else(|e| panic!("frame {k}: {e}"));
+            for px in out.chunks_exact_mut(4) {
+                px[3] = 0;
+            }
+            assert!(out == expected(data, false), "frame {k}: pixels differ");
+            handles.push(shared);
+        }
+        // The window holds the last two images and has let go of the rest.
+        let held: Vec<usize> = handles.iter().map(Arc::strong_count).collect();
+        assert_eq!(held, [1, 1, 1, 1, 1, 1, 2, 2]);
+        assert!(sharing
+            .encode_shared(Arc::new(vec![0; 12]), 2, 2, false)
+            .is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! decoders) accepts. Every encoder takes packed, top-down B,G,R,X (or
 //! B,G,R,A) rows and returns the image payload for the draw message.
 
+mod bgrx;
 pub mod glz;
 pub mod jpeg;
 pub mod lz;

@@ -44,12 +44,27 @@ pub fn encode(img: &Pixels) -> Result<Vec<u8>, CodecError> {
             height: img.height,
         });
     }
+    WORDS.with(|words| {
+        let mut words = words.borrow_mut();
+        let mut w = BitWriter::new(std::mem::take(&mut *words), img.data.len() / 8 + 16);
+        encode_into(img, &mut w);
+        let (stream, buffer) = w.finish();
+        *words = buffer;
+        Ok(stream)
+    })
+}
+
+thread_local! {
+    /// One thread's output words, reused: a fresh buffer for a 1080p frame
+    /// is megabytes the allocator zero-fills each time (freed large
+    /// blocks raise glibc's mmap threshold, so they come from the heap).
+    static WORDS: std::cell::RefCell<Vec<u32>> = std::cell::RefCell::default();
+}
+
+/// Codes the checked `img` into `w`.
+fn encode_into(img: &Pixels, w: &mut BitWriter) {
     let width = img.width as usize;
     let stride = width * 4;
-    // Room for 16 bits per pixel, more than photographs take, so the
-    // buffer rarely grows (growing zero-fills; the first allocation comes
-    // zeroed from the system and its untouched pages cost nothing).
-    let mut w = BitWriter::new(img.data.len() / 8 + 16);
     w.reserve(8);
     w.put(MAGIC, 32);
     w.put(VERSION, 32);
@@ -66,30 +81,18 @@ pub fn encode(img: &Pixels) -> Result<Vec<u8>, CodecError> {
     // one bit per pixel of run hits. In words:
     let row_bound = (width * if img.alpha { 26 } else { 16 } + 64) / 4;
 
-    let mut prev: Vec<u32> = Vec::with_capacity(width);
-    let mut cur: Vec<u32> = Vec::with_capacity(width);
-    for (y, bytes) in img.data.chunks_exact(stride).enumerate() {
-        cur.clear();
-        cur.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
+    // Rows are read in place: only the pixels that are predicted become
+    // words (see `predict_block`); converting whole rows, runs included,
+    // cost a tenth of the time on text.
+    let mut prev: &[u8] = &[];
+    for cur in img.data.chunks_exact(stride) {
         w.reserve(row_bound);
-        if y == 0 {
-            rgb.row(&mut w, &mut rgb_state, &[], &cur);
-            if img.alpha {
-                alpha.row(&mut w, &mut alpha_state, &[], &cur);
-            }
-        } else {
-            rgb.row(&mut w, &mut rgb_state, &prev, &cur);
-            if img.alpha {
-                alpha.row(&mut w, &mut alpha_state, &prev, &cur);
-            }
+        rgb.row(w, &mut rgb_state, prev, cur);
+        if img.alpha {
+            alpha.row(w, &mut alpha_state, prev, cur);
         }
-        std::mem::swap(&mut prev, &mut cur);
+        prev = cur;
     }
-    Ok(w.finish())
 }
 
 /// The output words and the bit position in them.
@@ -115,9 +118,14 @@ struct Bits {
 }
 
 impl BitWriter {
-    fn new(words: usize) -> BitWriter {
+    /// A writer into `buffer` (any contents: every word is written before
+    /// it is read), with room for at least `words`.
+    fn new(mut buffer: Vec<u32>, words: usize) -> BitWriter {
+        if buffer.len() < words {
+            buffer.resize(words, 0);
+        }
         BitWriter {
-            out: vec![0; words],
+            out: buffer,
             bits: Bits {
                 acc: 0,
                 n: 0,
@@ -140,17 +148,20 @@ impl BitWriter {
     }
 
     /// Pads the last word with zeros and appends one zero word, which the
-    /// decoder's one-word look-ahead reads.
-    fn finish(mut self) -> Vec<u8> {
+    /// decoder's one-word look-ahead reads. Returns the stream and the
+    /// buffer, for reuse.
+    fn finish(mut self) -> (Vec<u8>, Vec<u32>) {
         self.reserve(2);
         if self.bits.n > 0 {
             self.put(0, 32 - self.bits.n);
         }
         self.put(0, 32);
-        self.out[..self.bits.pos]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect()
+        let words = &self.out[..self.bits.pos];
+        let mut stream = vec![0; 4 * words.len()];
+        for (dst, word) in stream.chunks_exact_mut(4).zip(words) {
+            dst.copy_from_slice(&word.to_le_bytes());
+        }
+        (stream, self.out)
     }
 }
 
@@ -219,6 +230,13 @@ impl Bits {
     }
 }
 
+/// Pixel word `j` of a packed row.
+#[inline(always)]
+fn word(row: &[u8], j: usize) -> u32 {
+    let b = &row[4 * j..4 * j + 4];
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
 const LOW7: u32 = 0x7f7f_7f7f;
 const HIGH: u32 = 0x8080_8080;
 
@@ -265,6 +283,10 @@ struct Plane<const N: usize, const BASE: usize> {
     /// `res` is valid for the current row's pixels `..ready` (those that
     /// are coded).
     ready: usize,
+    /// Words of the pixels `predict_block` reads, kept here so they are
+    /// not zeroed for every block.
+    left: [u32; PREDICT_BLOCK + 2],
+    up: [u32; PREDICT_BLOCK + 1],
     coder: Coder<N, BASE>,
 }
 
@@ -324,6 +346,8 @@ impl<const N: usize, const BASE: usize> Plane<N, BASE> {
             corr: vec![0; width + 1],
             res: vec![0; width],
             ready: 0,
+            left: [0; PREDICT_BLOCK + 2],
+            up: [0; PREDICT_BLOCK + 1],
             coder: Coder {
                 chans: std::array::from_fn(|_| Channel::new()),
             },
@@ -345,44 +369,60 @@ impl<const N: usize, const BASE: usize> Plane<N, BASE> {
     /// None of this depends on the model, so it runs ahead of the
     /// sequential coding pass, a block at a time (see [`Self::ensure`]), in
     /// straight loops the compiler vectorises.
-    fn predict(&mut self, prev: &[u32], cur: &[u32], from: usize, to: usize) {
-        let to = to.min(cur.len()).min(self.res.len());
-        if from == 0 || from >= to {
+    fn predict(&mut self, prev: &[u8], cur: &[u8], from: usize, to: usize) {
+        let to = to.min(cur.len() / 4).min(self.res.len());
+        if from == 0 || (!prev.is_empty() && prev.len() < 4 * to) {
             return;
         }
+        let mut j = from;
+        while j < to {
+            let n = (to - j).min(PREDICT_BLOCK);
+            self.predict_block(prev, cur, j, n);
+            j += n;
+        }
+    }
+
+    /// `predict` for `n` (≤ `PREDICT_BLOCK`) pixels from `from` (≥ 1),
+    /// which the caller checked the rows hold. Only these pixels and their
+    /// neighbours become words, in arrays the compiler vectorises over: a
+    /// run's pixels are never converted.
+    #[inline(always)]
+    fn predict_block(&mut self, prev: &[u8], cur: &[u8], from: usize, n: usize) {
+        // Pixel from + k is left[k + 2]; left[0] is pixel from - 2 (stale
+        // when from is 1: only a run flag reads it, and that is cleared).
+        let (left, up) = (&mut self.left, &mut self.up);
+        let lo = from.saturating_sub(2);
+        let skip = lo + 2 - from;
+        for (w, b) in left[skip..n + 2]
+            .iter_mut()
+            .zip(cur[4 * lo..4 * (from + n)].chunks_exact(4))
+        {
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        let res = &mut self.res[from..from + n];
         if prev.is_empty() {
-            let (Some(res), Some(pixels)) = (self.res.get_mut(from..to), cur.get(from - 1..to))
-            else {
-                return;
-            };
-            for (r, pair) in res.iter_mut().zip(pixels.windows(2)) {
-                *r = fold4(sub4(pair[1], pair[0])) & Self::MASK;
+            for (k, r) in res.iter_mut().enumerate() {
+                *r = fold4(sub4(left[k + 2], left[k + 1])) & Self::MASK;
             }
             return;
         }
-        let Some(prev) = prev.get(..to) else {
-            return;
-        };
-        // The decoder only looks for runs from the fourth pixel on.
-        let flagged = from.max(3).min(to);
-        for j in from..flagged {
-            self.res[j] = fold4(sub4(cur[j], avg4(cur[j - 1], prev[j]))) & Self::MASK;
+        // Pixel from + k is up[k + 1].
+        for (w, b) in up[..n + 1]
+            .iter_mut()
+            .zip(prev[4 * (from - 1)..4 * (from + n)].chunks_exact(4))
+        {
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
-        if flagged == to {
-            return;
-        }
-        // Pixel j from cur[j - 2..=j] and prev[j - 1..=j].
-        let j = flagged;
-        let rows = cur[j..to]
-            .iter()
-            .zip(&cur[j - 1..to])
-            .zip(&cur[j - 2..to])
-            .zip(&prev[j..to])
-            .zip(&prev[j - 1..to]);
-        for (r, ((((&x, &left), &left2), &up), &up_left)) in self.res[j..to].iter_mut().zip(rows) {
-            let run = ((left ^ left2) | (up ^ up_left)) & Self::MASK == 0;
+        for (k, r) in res.iter_mut().enumerate() {
+            let (x, l, l2) = (left[k + 2], left[k + 1], left[k]);
+            let (u, ul) = (up[k + 1], up[k]);
+            let run = ((l ^ l2) | (u ^ ul)) & Self::MASK == 0;
             let flag = if run { Self::RUN } else { 0 };
-            *r = (fold4(sub4(x, avg4(left, up))) & Self::MASK) | flag;
+            *r = (fold4(sub4(x, avg4(l, u))) & Self::MASK) | flag;
+        }
+        // The decoder only looks for runs from the fourth pixel on.
+        for r in res.iter_mut().take(3usize.saturating_sub(from)) {
+            *r &= !Self::RUN;
         }
     }
 
@@ -390,7 +430,7 @@ impl<const N: usize, const BASE: usize> Plane<N, BASE> {
     /// before it and past `self.ready` were skipped by a run and are never
     /// coded, so they are not computed).
     #[inline(always)]
-    fn ensure(&mut self, prev: &[u32], cur: &[u32], from: usize, limit: usize) {
+    fn ensure(&mut self, prev: &[u8], cur: &[u8], from: usize, limit: usize) {
         if limit > self.ready {
             let start = from.max(self.ready);
             let to = limit.max(start + PREDICT_BLOCK);
@@ -430,34 +470,39 @@ impl<const N: usize, const BASE: usize> Plane<N, BASE> {
         }
     }
 
-    /// How many pixels at the start of `pixels` equal `value`. Runs are
-    /// often long, so whole blocks are compared at once (the compiler
-    /// vectorises the fold).
-    fn run_length(pixels: &[u32], value: u32) -> usize {
+    /// How many pixels at the start of `bytes` (packed pixel words) equal
+    /// `value` in this plane's bytes. Runs are often long, so whole blocks
+    /// are compared at once, two pixels a word.
+    fn run_length(bytes: &[u8], value: u32) -> usize {
         const BLOCK: usize = 8;
+        let mask2 = u64::from(Self::MASK) | u64::from(Self::MASK) << 32;
+        let value2 = u64::from(value) | u64::from(value) << 32;
         let mut n = 0;
-        for block in pixels.chunks_exact(BLOCK) {
-            let diff = block.iter().fold(0, |acc, &p| acc | (p ^ value));
-            if diff & Self::MASK != 0 {
+        for block in bytes.chunks_exact(4 * BLOCK) {
+            let diff = block.chunks_exact(8).fold(0, |acc, b| {
+                acc | (u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                    ^ value2)
+            });
+            if diff & mask2 != 0 {
                 break;
             }
             n += BLOCK;
         }
-        let rest = &pixels[n..];
+        let rest = bytes.get(4 * n..).unwrap_or_default();
         n + rest
-            .iter()
-            .position(|&p| !Self::same(p, value))
-            .unwrap_or(rest.len())
+            .chunks_exact(4)
+            .position(|b| !Self::same(u32::from_le_bytes([b[0], b[1], b[2], b[3]]), value))
+            .unwrap_or(rest.len() / 4)
     }
 
     /// Codes one row. The first row (`prev` empty) is predicted from the
     /// left only and has no runs; later rows predict from the mean of left
     /// and up.
-    fn row(&mut self, w: &mut BitWriter, st: &mut State, prev: &[u32], cur: &[u32]) {
+    fn row(&mut self, w: &mut BitWriter, st: &mut State, prev: &[u8], cur: &[u8]) {
         self.corr[0] = if prev.is_empty() { 0 } else { self.corr[1] };
         self.ready = 1;
         let mut b = w.bits;
-        no_fail(st.split_row(cur.len(), |st, start, end, mask| {
+        no_fail(st.split_row(cur.len() / 4, |st, start, end, mask| {
             self.row_seg(&mut w.out, &mut b, st, prev, cur, start, end, mask);
             Ok(())
         }));
@@ -473,17 +518,17 @@ impl<const N: usize, const BASE: usize> Plane<N, BASE> {
         out: &mut [u32],
         bits: &mut Bits,
         st: &mut State,
-        prev: &[u32],
-        cur: &[u32],
+        prev: &[u8],
+        cur: &[u8],
         mut i: usize,
         end: usize,
         mask: usize,
     ) {
         let mut b = *bits;
-        let end = end.min(cur.len());
+        let end = end.min(cur.len() / 4);
         if i == 0 {
-            let pred = prev.first().copied().unwrap_or(0);
-            self.first(out, &mut b, st, cur[0], pred, mask);
+            let pred = if prev.is_empty() { 0 } else { word(prev, 0) };
+            self.first(out, &mut b, st, word(cur, 0), pred, mask);
             i = 1;
         }
         let mut stop = i + st.waitcnt;
@@ -494,7 +539,7 @@ impl<const N: usize, const BASE: usize> Plane<N, BASE> {
                 Some(run) => {
                     i = run;
                     st.waitcnt = stop - i;
-                    let len = Self::run_length(&cur[i..end], cur[i - 1]);
+                    let len = Self::run_length(&cur[4 * i..4 * end], word(cur, i - 1));
                     b.run(out, st, len);
                     if len == 0 {
                         // No run again here: code the pixel.
@@ -521,27 +566,27 @@ impl<const N: usize, const BASE: usize> Plane<N, BASE> {
     }
 
     /// Codes pixels `start..limit` (`start` ≥ 1) of a row, stopping early
-    /// at the first pixel where a run starts (returned), then records the
+    /// at the first pixel where a run starts (returned), and records the
     /// coded residuals in `corr`.
     ///
-    /// Only the residuals, the context (the previous residual, carried)
-    /// and the bit writer's state are live in the loop, so all of it stays
-    /// in registers; `corr` is filled afterwards in one copy.
+    /// Spans are mostly a few pixels long, so `corr` is written as the
+    /// loop goes rather than copied after it (a call to `memcpy` for a few
+    /// words costs more than the stores).
     #[inline(always)]
     fn span(&mut self, out: &mut [u32], b: &mut Bits, start: usize, limit: usize) -> Option<usize> {
         let res = self.res.get(start..limit).unwrap_or_default();
-        let mut ctx = self.corr.get(start).copied().unwrap_or(0);
+        let coder = &self.coder;
+        let slots = self.corr.get_mut(start..).unwrap_or_default();
+        let mut ctx = slots.first().copied().unwrap_or(0);
         let mut coded = res.len();
-        for (k, &vals) in res.iter().enumerate() {
+        for (k, (&vals, slot)) in res.iter().zip(slots.iter_mut().skip(1)).enumerate() {
             if vals & Self::RUN != 0 {
                 coded = k;
                 break;
             }
-            self.coder.put(out, b, ctx, vals);
+            coder.put(out, b, ctx, vals);
+            *slot = vals;
             ctx = vals;
-        }
-        if let Some(slots) = self.corr.get_mut(start + 1..start + 1 + coded) {
-            slots.copy_from_slice(&res[..coded]);
         }
         (coded < res.len()).then_some(start + coded)
     }
