@@ -21,6 +21,7 @@
 //! against `spicebox-protocol` so the two cannot drift apart silently.
 
 pub mod client;
+pub mod ending;
 pub mod harness;
 pub mod image;
 pub mod live_client;
