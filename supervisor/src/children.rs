@@ -59,3 +59,20 @@ pub fn spawn_self(
     drop(staged);
     Ok(child)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::MAX_DISPLAYS;
+
+    #[test]
+    fn every_display_gets_its_own_descriptors() {
+        assert_eq!(display_fds(0), (SHM_FD, DOORBELL_FD));
+        let mut seen = vec![IPC_FD];
+        for index in 0..usize::from(MAX_DISPLAYS) {
+            let (shm, bell) = display_fds(index);
+            assert!(!seen.contains(&shm) && !seen.contains(&bell), "{index}");
+            seen.extend([shm, bell]);
+        }
+    }
+}

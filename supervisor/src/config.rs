@@ -230,6 +230,25 @@ mod tests {
     }
 
     #[test]
+    fn displays_come_from_the_command_line_or_the_file_within_bounds() {
+        assert_eq!(load(&["spicebox"], "").expect("config").displays, 1);
+        assert_eq!(
+            load(&["spicebox"], "displays = 3\n")
+                .expect("config")
+                .displays,
+            3
+        );
+        let args = load(&["spicebox", "--displays", "2"], "displays = 4\n").expect("config");
+        assert_eq!(args.displays, 2);
+        for bad in ["displays = 0\n", "displays = 5\n", "displays = 300\n"] {
+            assert!(load(&["spicebox"], bad).is_err(), "{bad}");
+        }
+        for bad in ["0", "5"] {
+            assert!(load(&["spicebox", "--displays", bad], "").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_and_roles_are_refused() {
         assert!(load(&["spicebox"], "colour = 3\n").is_err());
         assert!(load(&["spicebox"], "[cpus]\ngpu = 1\n").is_err());
