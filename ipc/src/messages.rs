@@ -325,4 +325,103 @@ pub enum FromHost {
         /// What went and why, for the log.
         reason: String,
     },
+    /// The machine opened an audio output stream (QEMU: `AudioOutListener.Init`),
+    /// or reopened `stream` with a new format. The stream starts disabled.
+    AudioOutOpened {
+        /// The machine's id for the stream, opaque; unique among open streams.
+        stream: u64,
+        /// How its samples are laid out.
+        format: PcmFormat,
+    },
+    /// The stream is gone (QEMU: `Fini`, or the audio connection closed).
+    AudioOutClosed {
+        /// The stream.
+        stream: u64,
+    },
+    /// The guest started (true) or stopped (false) playing on the stream.
+    AudioOutEnabled {
+        /// The stream.
+        stream: u64,
+        /// Playing.
+        enabled: bool,
+    },
+    /// The guest's mixer settings for the stream.
+    AudioOutVolume {
+        /// The stream.
+        stream: u64,
+        /// Muted.
+        mute: bool,
+        /// One level per channel, 0 (silent) to 255 (full); at most
+        /// [`MAX_AUDIO_CHANNELS`] entries.
+        volume: Vec<u8>,
+    },
+    /// Samples the guest played, in the stream's format, in order.
+    AudioOutData {
+        /// The stream.
+        stream: u64,
+        /// Whole frames, at most [`MAX_AUDIO_CHUNK`] bytes.
+        pcm: Vec<u8>,
+    },
+    /// The machine's byte-stream ports (QEMU: `-chardev dbus,name=…`), as
+    /// found when the machine was (re)found; replaces any earlier list.
+    /// Nothing is connected to them yet: the channels that will carry
+    /// them (agent, usbredir, port) attach on demand.
+    Chardevs {
+        /// At most [`MAX_CHARDEVS`], in the machine's order.
+        chardevs: Vec<ChardevInfo>,
+    },
+    /// The guest opened (true) or closed (false) its side of a port: for
+    /// the agent's port, the guest agent came or went.
+    ChardevGuestOpen {
+        /// The port's name, as in [`FromHost::Chardevs`].
+        name: String,
+        /// Open.
+        open: bool,
+    },
+}
+
+/// The most ports listed in [`FromHost::Chardevs`].
+pub const MAX_CHARDEVS: usize = 32;
+
+/// The longest port name, in bytes.
+pub const MAX_CHARDEV_NAME: usize = 255;
+
+/// A byte-stream port of the machine.
+#[derive(Encode, Decode, Debug, Clone, PartialEq, Eq)]
+pub struct ChardevInfo {
+    /// Its name, e.g. `org.spice-space.vdagent.0`,
+    /// `org.spice-space.usbredir.0`, `org.qemu.console.serial.0`; at
+    /// most [`MAX_CHARDEV_NAME`] bytes.
+    pub name: String,
+    /// The guest has its side open.
+    pub guest_open: bool,
+}
+
+/// The largest [`FromHost::AudioOutData`] chunk: a few tens of
+/// milliseconds of CD-quality stereo, so that one message never holds the
+/// link long and a later playback channel can forward chunks as they come.
+pub const MAX_AUDIO_CHUNK: usize = 16 * 1024;
+
+/// The most channels an audio stream may have.
+pub const MAX_AUDIO_CHANNELS: usize = 16;
+
+/// The sample layout of an audio stream, as the machine announced it.
+#[derive(Encode, Decode, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PcmFormat {
+    /// Bits per sample: 8, 16 or 32.
+    pub bits: u8,
+    /// Signed integer samples (ignored for float).
+    pub signed: bool,
+    /// IEEE float samples (32 bits only).
+    pub float: bool,
+    /// Big-endian samples.
+    pub big_endian: bool,
+    /// Frames per second.
+    pub frequency: u32,
+    /// Channels per frame, 1 to [`MAX_AUDIO_CHANNELS`].
+    pub channels: u8,
+    /// Bytes per frame: `bits / 8 * channels`.
+    pub bytes_per_frame: u32,
+    /// Bytes per second: `bytes_per_frame * frequency`.
+    pub bytes_per_second: u32,
 }

@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::cli::ImageCompression;
+use crate::host::{AudioStatus, ChardevStatus};
 use crate::server::Server;
 use crate::sessions::SessionStatus;
 use crate::workers::WorkerStatus;
@@ -50,6 +51,8 @@ struct Status {
     sessions: Vec<SessionStatus>,
     image_compression: &'static str,
     main_rtt_us: u64,
+    audio: AudioStatus,
+    chardevs: Vec<ChardevStatus>,
 }
 
 /// Header line of a screendump answer; `bytes` raw B,G,R,X bytes follow.
@@ -117,6 +120,8 @@ async fn serve_client(stream: UnixStream, server: &Server) -> anyhow::Result<()>
                         .unwrap_or_else(|p| p.into_inner())
                         .name(),
                     main_rtt_us: server.last_rtt_us(),
+                    audio: server.host.audio_status(),
+                    chardevs: server.host.chardev_status(),
                 };
                 let text = serde_json::to_string(&status)?;
                 w.write_all(format!("{text}\n").as_bytes()).await?;

@@ -94,6 +94,35 @@ pub(crate) trait Mouse {
     fn is_absolute(&self) -> zbus::Result<bool>;
 }
 
+/// `org.qemu.Display1.Audio` at `/org/qemu/Display1/Audio`: only there
+/// when `-display dbus` names an `-audiodev dbus` (`audiodev=ID`).
+#[proxy(
+    interface = "org.qemu.Display1.Audio",
+    default_service = "org.qemu",
+    default_path = "/org/qemu/Display1/Audio",
+    gen_blocking = false
+)]
+pub(crate) trait Audio {
+    /// Hands QEMU one end of a socket pair; QEMU then calls the
+    /// `AudioOutListener` interface on it (as the D-Bus server of that
+    /// link).
+    fn register_out_listener(&self, listener: Fd<'_>) -> zbus::Result<()>;
+}
+
+/// `org.qemu.Display1.Chardev` at `/org/qemu/Display1/Chardev_<id>`, one
+/// per `-chardev dbus,id=<id>,name=…`.
+#[proxy(
+    interface = "org.qemu.Display1.Chardev",
+    default_service = "org.qemu",
+    gen_blocking = false
+)]
+pub(crate) trait Chardev {
+    /// Whether the guest has its side open (the agent's port: the agent
+    /// runs).
+    #[zbus(property, name = "FEOpened")]
+    fn fe_opened(&self) -> zbus::Result<bool>;
+}
+
 /// Where QEMU exports console `id`.
 pub(crate) fn console_path(id: u32) -> String {
     format!("/org/qemu/Display1/Console_{id}")

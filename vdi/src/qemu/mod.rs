@@ -13,7 +13,11 @@
 //!   `Console_N.RegisterListener` ([`listener`]), copied into that
 //!   display's framebuffer ([`screen`]);
 //! * input: `Keyboard` and `Mouse` calls on the bus ([`input`]);
-//! * LEDs: the `Keyboard.Modifiers` property.
+//! * LEDs: the `Keyboard.Modifiers` property;
+//! * audio (bus mode only): an `AudioOutListener` on a peer-to-peer
+//!   connection of its own, relayed to the supervisor ([`audio`]);
+//! * ports: the VM's `-chardev dbus` list and whether the guest has each
+//!   open ([`chardevs`]).
 //!
 //! The host outlives QEMU: when a listener connection closes (QEMU
 //! exited) or the VM cannot be found, it logs one error, shows a picture
@@ -27,7 +31,9 @@
 //! supervisor link keeps its blocking reader thread, relayed into the
 //! runtime by a second thread.
 
+mod audio;
 mod bus;
+mod chardevs;
 mod consoles;
 mod error;
 mod input;
@@ -40,7 +46,7 @@ mod session;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -167,7 +173,7 @@ pub fn run(
         .collect();
     let mut host = Host {
         screens,
-        tx,
+        tx: Arc::new(Mutex::new(tx)),
         events: async_rx,
         leds: None,
         gone: false,
@@ -179,12 +185,23 @@ pub fn run(
     receiver.join().map_err(|_| VdiError::InputThreadPanicked)?
 }
 
+/// The link to the supervisor. Several threads write to it (the host
+/// loop, the audio listener); the lock keeps each frame whole.
+pub(crate) type Link = Arc<Mutex<IpcSender<FromHost>>>;
+
+/// The link, even if a panic elsewhere poisoned the lock: a frame is
+/// written whole or the link has failed anyway.
+pub(crate) fn lock_link(link: &Link) -> MutexGuard<'_, IpcSender<FromHost>> {
+    link.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The host's side of the shared region and of the supervisor link,
 /// which outlive every connection to QEMU.
 pub(crate) struct Host {
     /// One per display, display 0 first.
     pub(crate) screens: Vec<Arc<Mutex<Screen>>>,
-    tx: IpcSender<FromHost>,
+    /// Shared with the audio listener's thread.
+    pub(crate) tx: Link,
     pub(crate) events: mpsc::Receiver<InputEvent>,
     /// The LEDs last told to the supervisor.
     leds: Option<u16>,
@@ -220,7 +237,9 @@ impl Host {
                                 Why::Gone
                             })?;
                             let reason = format!("QEMU {}: {error}", self.subject);
-                            if peer_gone(self.tx.send(&FromHost::MachineGone { reason }))? {
+                            if peer_gone(
+                                lock_link(&self.tx).send(&FromHost::MachineGone { reason }),
+                            )? {
                                 return Ok(());
                             }
                         }
@@ -312,7 +331,12 @@ impl Host {
             return Ok(false);
         }
         self.leds = Some(leds);
-        peer_gone(self.tx.send(&FromHost::Leds { modifiers: leds }))
+        peer_gone(lock_link(&self.tx).send(&FromHost::Leds { modifiers: leds }))
+    }
+
+    /// Tells the supervisor `msg`. True when the supervisor has gone.
+    pub(crate) fn send(&self, msg: &FromHost) -> Result<bool, VdiError> {
+        peer_gone(lock_link(&self.tx).send(msg))
     }
 
     /// Drops client input for `period` (there is no VM to send it to, and

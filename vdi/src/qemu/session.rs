@@ -4,7 +4,10 @@
 //! follow the LEDs and the pointer kind, until the VM or the supervisor
 //! goes. The VM counts as gone as soon as any listener connection ends:
 //! QEMU closes them all when it exits, and one that QEMU dropped alone
-//! means the VM is no longer served as asked.
+//! means the VM is no longer served as asked. On a bus, the VM's audio
+//! output (if it has `-audiodev dbus`) is relayed too; its connection
+//! ending costs the audio, not the session. The VM's D-Bus chardevs are
+//! listed for the supervisor, and their guest side followed.
 
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -16,7 +19,9 @@ use zbus::proxy::CacheProperties;
 use zbus::zvariant::Fd;
 use zbus::Connection;
 
-use super::bus::{console_path, ConsoleProxy, KeyboardProxy, MouseProxy, VmProxy};
+use super::audio::{self, AudioEnd, AudioListening};
+use super::bus::{console_path, AudioProxy, ConsoleProxy, KeyboardProxy, MouseProxy, VmProxy};
+use super::chardevs::Ports;
 use super::consoles::Plan;
 use super::error::QemuError;
 use super::input::{spice_leds, Call, Pointer};
@@ -24,6 +29,7 @@ use super::listener::{self, lock, Listening, Stop};
 use super::screen::Screen;
 use super::{qmp, Host, QemuTarget};
 use crate::error::VdiError;
+use spicebox_ipc::FromHost;
 
 /// How long connecting to the bus may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,6 +69,8 @@ pub(crate) struct Vm {
     /// Console 0's: buttons and relative motion go there.
     mouse: MouseProxy<'static>,
     conn: Connection,
+    /// Reached peer to peer through QMP (no bus).
+    p2p: bool,
 }
 
 impl Vm {
@@ -94,6 +102,7 @@ impl Vm {
             keyboard,
             mouse,
             conn,
+            p2p: matches!(target, QemuTarget::Qmp(_)),
         })
     }
 
@@ -199,6 +208,24 @@ pub(crate) async fn serve(vm: &Vm, host: &mut Host) -> Result<Ended, VdiError> {
     if host.send_leds(spice_leds(locks))? {
         return Ok(Ended::Supervisor);
     }
+    let mut audio = register_audio(vm, host).await?;
+    let mut ports = match Ports::find(&vm.conn).await {
+        Ok(ports) => ports,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the VM's chardevs");
+            Ports::none()
+        }
+    };
+    if !ports.list.is_empty() {
+        let names: Vec<&str> = ports.list.iter().map(|p| p.name.as_str()).collect();
+        tracing::info!(chardevs = ?names, "the VM's D-Bus chardevs");
+    }
+    let chardevs = FromHost::Chardevs {
+        chardevs: ports.list.clone(),
+    };
+    if host.send(&chardevs)? {
+        return Ok(Ended::Supervisor);
+    }
     let mut locks_changed = vm.keyboard.receive_modifiers_changed().await;
     let mut absolute_changed = vm.mouse.receive_is_absolute_changed().await;
     loop {
@@ -208,6 +235,28 @@ pub(crate) async fn serve(vm: &Vm, host: &mut Host) -> Result<Ended, VdiError> {
                     Stop::Vm(error) => Ok(Ended::Vm { console, error }),
                     Stop::Host(e) => Err(e),
                 };
+            }
+            end = audio_end(&mut audio) => {
+                audio = None;
+                match end {
+                    AudioEnd::Supervisor => return Ok(Ended::Supervisor),
+                    AudioEnd::Host(e) => return Err(e),
+                    // QEMU exiting closes it too; the display listeners
+                    // tell that apart.
+                    AudioEnd::Vm(QemuError::Closed) => {
+                        tracing::info!("QEMU closed the audio connection")
+                    }
+                    AudioEnd::Vm(error) => tracing::warn!(
+                        %error,
+                        "the QEMU audio connection failed; the VM goes on without audio"
+                    ),
+                }
+            }
+            (name, open) = ports.changed() => {
+                tracing::debug!(chardev = %name, open, "the guest side of a chardev changed");
+                if host.send(&FromHost::ChardevGuestOpen { name, open })? {
+                    return Ok(Ended::Supervisor);
+                }
             }
             event = host.events.recv() => {
                 let Some(event) = event else {
@@ -264,4 +313,61 @@ async fn register(
     // QEMU has its own copy now.
     drop(theirs);
     Ok(registered.map(|()| listening).map_err(QemuError::from))
+}
+
+/// Registers the audio output listener when the VM has D-Bus audio and
+/// is on a bus. Never fails the session: a VM without audio is served
+/// without it.
+async fn register_audio(vm: &Vm, host: &Host) -> Result<Option<AudioListening>, VdiError> {
+    if vm.p2p {
+        tracing::info!(
+            "peer-to-peer mode: no audio listener is registered (QEMU 7.2 crashes when an \
+             audio listener registers on a peer-to-peer connection); use a bus for audio"
+        );
+        return Ok(None);
+    }
+    let proxy = AudioProxy::builder(&vm.conn)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await;
+    let proxy = match proxy {
+        Ok(proxy) => proxy,
+        Err(error) => {
+            tracing::warn!(%error, "cannot reach QEMU's audio object; no audio is relayed");
+            return Ok(None);
+        }
+    };
+    let (ours, theirs) = match UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(error) => {
+            tracing::warn!(%error, "no socket pair for the audio listener; no audio is relayed");
+            return Ok(None);
+        }
+    };
+    // Ready before QEMU is told: it calls `Init` from inside the call.
+    let listening = audio::start(ours, host.tx.clone())?;
+    let registered = proxy.register_out_listener(Fd::from(theirs.as_fd())).await;
+    drop(theirs);
+    match registered {
+        Ok(()) => {
+            tracing::info!("relaying the VM's audio output");
+            Ok(Some(listening))
+        }
+        Err(error) => {
+            tracing::info!(
+                %error,
+                "the VM has no D-Bus audio (-audiodev dbus,id=ID with -display dbus,audiodev=ID); \
+                 no audio is relayed"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// How the audio listener ended; never, when there is none.
+async fn audio_end(audio: &mut Option<AudioListening>) -> AudioEnd {
+    match audio {
+        Some(listening) => listening.ended().await,
+        None => std::future::pending().await,
+    }
 }
