@@ -15,7 +15,7 @@ use crate::harness::{free_port, spicebox_bin};
 /// `--on-host-exit end` it is meant to exit by itself.
 pub struct Ending {
     pub child: Child,
-    port: u16,
+    pub port: u16,
     log: PathBuf,
 }
 

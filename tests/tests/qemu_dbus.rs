@@ -44,16 +44,16 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use spicebox_tests::client::{
     consts::*, key_body, wait_full_draw, Channel, ClientError, ClientSurface, Session,
 };
+use spicebox_tests::ending::{follow_until_closed, Ending, END_TIMEOUT};
 use spicebox_tests::harness::{
-    free_port, run_with_timeout, spicebox_bin, spicy_screenshot, target_dir, workspace_dir, Server,
-    TempDir,
+    run_with_timeout, spicy_screenshot, target_dir, workspace_dir, Server, TempDir,
 };
 use spicebox_tests::image::{assert_same_image, diff, Image};
 
@@ -507,157 +507,6 @@ fn type_text(server: &Server, text: &str) -> (Session, Channel) {
 fn gone_share(image: &Image) -> f64 {
     let gone = image.rgb.chunks_exact(3).filter(|p| *p == GONE_RGB).count();
     gone as f64 / (f64::from(image.width) * f64::from(image.height)).max(1.0)
-}
-
-// ---------------------------------------------------------------------------
-// spicebox with --on-host-exit end
-
-/// How long spicebox may take to listen.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long spicebox may take to end after its VM went away (one second
-/// of "gone" picture, then the sessions and the host stop).
-const END_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// spicebox started directly rather than through the harness's
-/// [`Server`], so that its exit status can be read: with
-/// `--on-host-exit end` it is meant to exit by itself.
-struct Ending {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Ending {
-    /// `spicebox --source SOURCE --on-host-exit end` (and `more` arguments)
-    /// on 127.0.0.1, logging into `dir`; waits until it listens.
-    fn start(source: &str, more: &[&str], dir: &Path) -> Ending {
-        let log = dir.join("spicebox-ending.log");
-        let mut last = String::new();
-        // A port taken between choosing and binding it: try another.
-        for _ in 0..3 {
-            let port = free_port();
-            let mut cmd = Command::new(spicebox_bin());
-            cmd.args(["--disable-ticketing", "--source", source])
-                .args(["--on-host-exit", "end", "--addr", "127.0.0.1"])
-                .args(["--port", &port.to_string()])
-                .args(more)
-                .env_remove("SPICEBOX_LOG")
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("log file"));
-            // Dies with the test thread, even if Drop does not run.
-            let staged =
-                spicebox_sandbox::prepare_child(&mut cmd, Vec::new()).expect("preparing spicebox");
-            let child = cmd.spawn().expect("starting spicebox");
-            drop(staged);
-            let mut ending = Ending {
-                child,
-                port,
-                log: log.clone(),
-            };
-            let deadline = Instant::now() + START_TIMEOUT;
-            while Instant::now() < deadline {
-                let text = ending.log_text();
-                if text.contains("listening;") {
-                    return ending;
-                }
-                if let Ok(Some(status)) = ending.child.try_wait() {
-                    last = format!("spicebox exited during start-up ({status}): {text}");
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if last.is_empty() {
-                last = format!("not listening after {START_TIMEOUT:?}");
-            }
-            if !last.contains("in use") {
-                break;
-            }
-        }
-        panic!("spicebox --on-host-exit end did not start: {last}");
-    }
-
-    fn addr(&self) -> std::net::SocketAddr {
-        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn log_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
-    }
-
-    /// Its exit status, once it has exited within `timeout`.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Checks the log of a spicebox that ended with its machine: the
-    /// reason line, a host that exited cleanly, nothing that crashed.
-    fn assert_ended_cleanly(&self, label: &str) {
-        let log = self.log_text();
-        let has = |needle: &str| log.lines().any(|l| l.contains(needle));
-        assert!(
-            has("ending every session and exiting (--on-host-exit end)"),
-            "{label}: no line saying why spicebox ends: {log}"
-        );
-        assert!(
-            log.lines()
-                .any(|l| l.contains("host exited") && l.contains("exit status: 0")),
-            "{label}: the host did not exit with status 0: {log}"
-        );
-        for bad in ["panicked", "worker died", "host lost", "spicebox: "] {
-            assert!(!has(bad), "{label}: {bad:?} in the log: {log}");
-        }
-    }
-}
-
-impl Drop for Ending {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // SIGKILL to this child's PID only.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- spicebox log ---\n{}\n--- end ---", self.log_text());
-        }
-    }
-}
-
-/// Applies display messages to `surface` until the server closes the
-/// channel (Ok) or `timeout` passes (Err, with what arrived).
-fn follow_until_closed(
-    display: &mut Channel,
-    surface: &mut ClientSurface,
-    timeout: Duration,
-) -> Result<usize, String> {
-    let deadline = Instant::now() + timeout;
-    let mut messages = 0usize;
-    while Instant::now() < deadline {
-        match display.recv(deadline.saturating_duration_since(Instant::now())) {
-            Ok((t, body)) => {
-                messages += 1;
-                surface
-                    .apply(t, &body)
-                    .map_err(|e| format!("display message {t}: {e}"))?;
-            }
-            Err(ClientError::Closed) => return Ok(messages),
-            Err(ClientError::Timeout(_)) => break,
-            Err(e) => return Err(format!("display channel: {e}")),
-        }
-    }
-    Err(format!(
-        "the display channel was still open after {timeout:?} ({messages} messages)"
-    ))
 }
 
 // ---------------------------------------------------------------------------
