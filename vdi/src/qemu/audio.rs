@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::thread;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use spicebox_ipc::{FromHost, IpcError, PcmFormat, MAX_AUDIO_CHANNELS, MAX_AUDIO_CHUNK};
@@ -28,6 +27,7 @@ use zbus::zvariant::OwnedValue;
 use zbus::{Message, MessageStream};
 
 use super::error::QemuError;
+use super::p2p_link;
 use super::Link;
 use crate::error::VdiError;
 use crate::host::peer_gone;
@@ -45,9 +45,6 @@ const MAX_FREQUENCY: u32 = 384_000;
 pub(crate) const MAX_WRITE: usize = 4 * 1024 * 1024;
 /// Calls read ahead of the one being relayed.
 const MAX_QUEUED: usize = 8;
-/// How long QEMU may take to open the connection, counted from before
-/// `RegisterOutListener` is sent.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A call QEMU made that does not fit what it announced; answered with
 /// an error, nothing relayed.
@@ -309,20 +306,9 @@ async fn serve(ours: UnixStream, streams: &mut Streams, link: &Link) -> AudioEnd
 
 async fn run(ours: UnixStream, streams: &mut Streams, link: &Link) -> Result<(), AudioEnd> {
     let vm = |e: zbus::Error| AudioEnd::Vm(e.into());
-    let stream = ours
-        .set_nonblocking(true)
-        .and_then(|()| tokio::net::UnixStream::from_std(ours))
-        .map_err(|e| AudioEnd::Vm(QemuError::Socket(e)))?;
-    // As for the display listener: we are the authenticating client of a
-    // link with no bus behind it.
-    let build = zbus::connection::Builder::unix_stream(stream)
-        .p2p()
-        .max_queued(MAX_QUEUED)
-        .build();
-    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, build)
+    let conn = p2p_link::accept(ours, MAX_QUEUED)
         .await
-        .map_err(|_| AudioEnd::Vm(QemuError::Handshake(HANDSHAKE_TIMEOUT)))?
-        .map_err(vm)?;
+        .map_err(AudioEnd::Vm)?;
     let mut messages = MessageStream::from(&conn);
     let mut warned = false;
     while let Some(msg) = messages.next().await {

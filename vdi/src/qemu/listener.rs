@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
@@ -30,6 +29,7 @@ use zbus::{Message, MessageStream};
 
 use super::bus::ConsoleProxy;
 use super::error::QemuError;
+use super::p2p_link;
 use super::screen::{Fault, Screen, Updated};
 use crate::error::VdiError;
 
@@ -38,10 +38,6 @@ const PATH: &str = "/org/qemu/Display1/Listener";
 const LISTENER: &str = "org.qemu.Display1.Listener";
 /// Calls read ahead of the one being applied.
 const MAX_QUEUED: usize = 4;
-/// How long QEMU may take to open the listener connection, counted from
-/// before `RegisterListener` is sent: that call's own limit plus the
-/// handshake, which QEMU runs at once after replying.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the listener stopped.
 pub(crate) enum Stop {
@@ -130,23 +126,7 @@ async fn run(
     screen: &Mutex<Screen>,
     console: &ConsoleProxy<'static>,
 ) -> Result<(), Stop> {
-    let stream = ours
-        .set_nonblocking(true)
-        .and_then(|()| tokio::net::UnixStream::from_std(ours))
-        .map_err(|e| Stop::Vm(QemuError::Socket(e)))?;
-    // We are the client of this link (QEMU authenticates us, EXTERNAL)
-    // and there is no bus behind it: no Hello, no names.
-    let build = zbus::connection::Builder::unix_stream(stream)
-        .p2p()
-        // Each queued call may hold a whole frame (up to 128 MiB, the
-        // D-Bus limit): when we fall behind, QEMU waits on the socket
-        // instead of our memory growing.
-        .max_queued(MAX_QUEUED)
-        .build();
-    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, build)
-        .await
-        .map_err(|_| Stop::Vm(QemuError::Handshake(HANDSHAKE_TIMEOUT)))?
-        .map_err(vm)?;
+    let conn = p2p_link::accept(ours, MAX_QUEUED).await.map_err(Stop::Vm)?;
     let mut messages = MessageStream::from(&conn);
     let mut warned = false;
     while let Some(msg) = messages.next().await {

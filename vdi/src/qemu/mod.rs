@@ -38,6 +38,7 @@ mod consoles;
 mod error;
 mod input;
 mod listener;
+mod p2p_link;
 mod pixels;
 mod qmp;
 mod screen;
