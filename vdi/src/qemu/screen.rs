@@ -498,4 +498,83 @@ mod tests {
         );
         assert!(blit(&mut f, (4, 4), (0, 0, 3, 1), (&src[..5], 6, rgb565)).is_err());
     }
+
+    /// A screen on a real shared region, and the consumer that watches it.
+    fn shared_screen() -> (Screen, spicebox_shm::Consumer) {
+        let region = spicebox_shm::create_region(&spicebox_shm::ShmLayout {
+            max_width: 64,
+            max_height: 64,
+            ring_records: 64,
+        })
+        .expect("region");
+        let producer = Producer::open(region.try_clone().expect("dup")).expect("producer");
+        let mut consumer = spicebox_shm::Consumer::open(region).expect("consumer");
+        let mut events = Vec::new();
+        consumer.drain(&mut events).expect("drain");
+        let screen = Screen::new(producer, Doorbell::new().expect("doorbell"));
+        (screen, consumer)
+    }
+
+    fn cursor_events(consumer: &mut spicebox_shm::Consumer) -> Vec<spicebox_shm::Event> {
+        let mut events = Vec::new();
+        consumer.drain(&mut events).expect("drain");
+        events.retain(|e| {
+            matches!(
+                e,
+                spicebox_shm::Event::CursorShape(_) | spicebox_shm::Event::CursorMoved { .. }
+            )
+        });
+        events
+    }
+
+    #[test]
+    fn the_guest_cursor_is_shown_where_the_guest_puts_it_and_hidden_when_it_hides() {
+        use spicebox_shm::Event;
+        let (mut screen, mut consumer) = shared_screen();
+        screen
+            .scanout(8, 8, 32, PIXMAN_X8R8G8B8, &[0x40; 8 * 8 * 4])
+            .expect("scanout");
+        let _ = cursor_events(&mut consumer);
+        let shape: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8).collect();
+        screen.define_cursor((2, 3), (1, 2), &shape).expect("shape");
+        // Defined but not yet placed: nothing shows.
+        assert_eq!(cursor_events(&mut consumer), vec![]);
+        screen.set_mouse(5, 6, true).expect("place");
+        let events = cursor_events(&mut consumer);
+        let Some(Event::CursorShape(shown)) = events.first() else {
+            panic!("no shape first: {events:?}");
+        };
+        assert_eq!(
+            (shown.width, shown.height, shown.hot_x, shown.hot_y),
+            (2, 3, 1, 2)
+        );
+        assert_eq!(shown.argb, shape);
+        assert_eq!(events.last(), Some(&Event::CursorMoved { x: 5, y: 6 }));
+
+        screen.set_mouse(5, 6, false).expect("hide");
+        let events = cursor_events(&mut consumer);
+        assert!(
+            matches!(events.first(), Some(Event::CursorShape(s)) if s.argb == [0; 4]),
+            "hidden as a transparent pixel: {events:?}"
+        );
+    }
+
+    #[test]
+    fn cursor_shapes_are_checked_and_cropped() {
+        let (mut screen, _consumer) = shared_screen();
+        assert!(screen.define_cursor((-1, 4), (0, 0), &[0; 16]).is_err());
+        assert!(screen.define_cursor((4, 4), (0, 0), &[0; 63]).is_err());
+        assert!(screen.define_cursor((0, 4), (0, 0), &[]).is_err());
+        // Larger than the cursor area: the top-left part, the hot spot
+        // kept inside it.
+        let side = CURSOR_MAX_SIDE as i32 + 10;
+        let data = vec![0xff; (side * side * 4) as usize];
+        screen
+            .define_cursor((side, side), (side - 1, 3), &data)
+            .expect("cropped");
+        let shape = screen.cursor.as_ref().expect("kept");
+        assert_eq!((shape.width, shape.height), (256, 256));
+        assert_eq!((shape.hot_x, shape.hot_y), (255, 3));
+        assert_eq!(shape.pixels.len(), 256 * 256 * 4);
+    }
 }
