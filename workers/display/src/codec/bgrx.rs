@@ -24,29 +24,33 @@ pub(super) fn len(d: &[u8]) -> usize {
 /// Two pixels as one word, colour bytes only.
 #[inline(always)]
 fn pair(b: &[u8]) -> u64 {
-    let b: [u8; 8] = b.try_into().expect("eight bytes");
-    u64::from_le_bytes(b) & RGB2
+    word(b) & RGB2
 }
 
-/// Pixels from `a[ai..]` equal to those from `b[bi..]`. Compares eight
-/// pixels at a time as four two-pixel words, which the compiler keeps in
-/// registers, and finds the first difference from the words.
+/// Two pixels as one word, fourth bytes included.
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    let b: [u8; 8] = b.try_into().expect("eight bytes");
+    u64::from_le_bytes(b)
+}
+
+/// Pixels from `a[ai..]` equal to those from `b[bi..]`. Compares sixteen
+/// pixels (a cache line) at a time as eight two-pixel words, which the
+/// compiler keeps in vector registers; one test of their union decides the
+/// common case, and only the block that differs is searched for the first
+/// difference.
 #[inline]
 pub(super) fn common_len(a: &[u8], ai: usize, b: &[u8], bi: usize) -> usize {
     let n = (len(a) - ai).min(len(b) - bi);
     let (a, b) = (&a[4 * ai..4 * (ai + n)], &b[4 * bi..4 * (bi + n)]);
     let mut k = 0;
-    for (x, y) in a.chunks_exact(32).zip(b.chunks_exact(32)) {
-        let d = [
-            pair(&x[..8]) ^ pair(&y[..8]),
-            pair(&x[8..16]) ^ pair(&y[8..16]),
-            pair(&x[16..24]) ^ pair(&y[16..24]),
-            pair(&x[24..]) ^ pair(&y[24..]),
-        ];
-        if d != [0; 4] {
+    for (x, y) in a.chunks_exact(64).zip(b.chunks_exact(64)) {
+        let d: [u64; 8] =
+            std::array::from_fn(|j| word(&x[8 * j..8 * j + 8]) ^ word(&y[8 * j..8 * j + 8]));
+        if d.iter().fold(0, |u, x| u | x) & RGB2 != 0 {
             return k + first_differing(&d);
         }
-        k += 8;
+        k += 16;
     }
     finish(
         k,
@@ -65,12 +69,12 @@ pub(super) fn run_len(d: &[u8], i: usize, v: u32) -> usize {
     let mut k = 0;
     for x in d.chunks_exact(32) {
         let diff = [
-            pair(&x[..8]) ^ vv,
-            pair(&x[8..16]) ^ vv,
-            pair(&x[16..24]) ^ vv,
-            pair(&x[24..]) ^ vv,
+            word(&x[..8]) ^ vv,
+            word(&x[8..16]) ^ vv,
+            word(&x[16..24]) ^ vv,
+            word(&x[24..]) ^ vv,
         ];
-        if diff != [0; 4] {
+        if (diff[0] | diff[1] | diff[2] | diff[3]) & RGB2 != 0 {
             return k + first_differing(&diff);
         }
         k += 8;
@@ -79,11 +83,12 @@ pub(super) fn run_len(d: &[u8], i: usize, v: u32) -> usize {
 }
 
 /// Index of the first differing pixel given the two-pixel differences
-/// `d`, one of which is not zero.
+/// `d` (fourth bytes not yet masked), one of which differs in colour.
 #[inline(always)]
-fn first_differing(d: &[u64; 4]) -> usize {
+fn first_differing(d: &[u64]) -> usize {
     let mut k = 0;
     for &x in d {
+        let x = x & RGB2;
         if x != 0 {
             return k + usize::from(x as u32 == 0);
         }

@@ -26,6 +26,13 @@ use super::{CodecError, Pixels};
 
 /// Hash table size (log2) over the window.
 const HASH_BITS: u32 = 19;
+/// Entries per bucket, in one cache line: the newest position and the one
+/// it displaced. On noisy content two positions per hash find about as
+/// many matches as a table twice the size, whose misses would cost more
+/// than the second check.
+const WAYS: usize = 2;
+/// Matches shorter than this are measured against the older entry too.
+const OLDER_BELOW: usize = 4;
 /// Low bits of a table entry: the global position modulo `1 << POS_BITS`.
 /// The rest is a check of the hashed pixels. A position that aliases one
 /// more than `1 << POS_BITS` pixels back is only a wrong candidate: every
@@ -358,24 +365,34 @@ impl GlzEncoder {
             }
             let here = base + i as u64;
             let (h, check) = hash3(x0, x1, x2);
-            let stored = table[h];
+            let stored = [table[h], table[h + 1]];
+            table[h + 1] = stored[0];
             table[h] = check | (here as u32 & POS_MASK);
-            let mut hashed = None;
-            if stored & !POS_MASK == check {
-                // A stale or aliased position is still checked pixel by
-                // pixel.
-                let back = u64::from((here as u32).wrapping_sub(stored) & POS_MASK);
-                if back > 0 && back <= here {
-                    hashed = src
-                        .image_at(here - back)
-                        .filter(|&(source, _, s)| {
-                            s + 1 < bgrx::len(source)
-                                && px(source, s) == x0
-                                && px(source, s + 1) == x1
-                        })
-                        .map(|(source, image_dist, s)| (source, image_dist, s, -(back as i64)));
+            // An entry's position, if its pixels start like these; a stale
+            // or aliased one is still checked pixel by pixel.
+            let lookup = |stored: u32| {
+                if stored & !POS_MASK != check {
+                    return None;
                 }
-            }
+                let back = u64::from((here as u32).wrapping_sub(stored) & POS_MASK);
+                if back == 0 || back > here {
+                    return None;
+                }
+                src.image_at(here - back)
+                    .filter(|&(source, _, s)| {
+                        s + 1 < bgrx::len(source) && px(source, s) == x0 && px(source, s + 1) == x1
+                    })
+                    .map(|(source, image_dist, s)| (source, image_dist, s, -(back as i64)))
+            };
+            let newest = lookup(stored[0]);
+            // The older entry stands in for a newest that fails, and is
+            // measured too when the other candidates give only a short
+            // match (on noisy content, where matches are short, this finds
+            // about what a table twice the size would).
+            let (hashed, older) = match newest {
+                Some(_) => (newest, Some(stored[1])),
+                None => (lookup(stored[1]), None),
+            };
             // The common case on noisy content: no candidate repeats the
             // next two pixels (a shorter match saves nothing).
             let near = |d: usize| d <= i && px(p, i - d) == x0 && px(p, i - d + 1) == x1;
@@ -392,48 +409,54 @@ impl GlzEncoder {
             }
             // The candidate that saves most bytes; the first wins ties.
             let mut best: Option<Match> = None;
-            let mut consider = |source: &[u8], image_dist: u64, s: usize, delta: i64| {
-                // Only a longer match is worth measuring.
-                if let Some(b) = best {
-                    if s + b.len >= bgrx::len(source)
-                        || i + b.len >= n
-                        || px(source, s + b.len) != px(p, i + b.len)
-                    {
-                        return;
+            let consider =
+                |best: &mut Option<Match>, source: &[u8], image_dist: u64, s: usize, delta: i64| {
+                    // Only a longer match is worth measuring.
+                    if let Some(b) = *best {
+                        if s + b.len >= bgrx::len(source)
+                            || i + b.len >= n
+                            || px(source, s + b.len) != px(p, i + b.len)
+                        {
+                            return;
+                        }
                     }
-                }
-                let len = bgrx::common_len(source, s, p, i);
-                let pixel_ofs = if image_dist == 0 { i - s - 1 } else { s };
-                let Some(cost) = match_cost(len, image_dist, pixel_ofs) else {
-                    return;
+                    let len = bgrx::common_len(source, s, p, i);
+                    let pixel_ofs = if image_dist == 0 { i - s - 1 } else { s };
+                    let Some(cost) = match_cost(len, image_dist, pixel_ofs) else {
+                        return;
+                    };
+                    let saving = (len * 3) as isize - cost as isize;
+                    if !matches!(*best, Some(b) if b.saving >= saving) {
+                        *best = Some(Match {
+                            len,
+                            image_dist,
+                            pixel_ofs,
+                            delta,
+                            saving,
+                        });
+                    }
                 };
-                let saving = (len * 3) as isize - cost as isize;
-                if !matches!(best, Some(b) if b.saving >= saving) {
-                    best = Some(Match {
-                        len,
-                        image_dist,
-                        pixel_ofs,
-                        delta,
-                        saving,
-                    });
-                }
-            };
             if let Some((source, image_dist, s, delta)) = hashed {
-                consider(source, image_dist, s, delta);
+                consider(&mut best, source, image_dist, s, delta);
             }
             if run {
-                consider(p, 0, i - 1, -1);
+                consider(&mut best, p, 0, i - 1, -1);
             }
             if above {
-                consider(p, 0, i - w, -(w as i64));
+                consider(&mut best, p, 0, i - w, -(w as i64));
             }
             if last {
-                consider(p, 0, i - last_near, -(last_near as i64));
+                consider(&mut best, p, 0, i - last_near, -(last_near as i64));
             }
             for f in &follows {
                 if f.pair(i) == Some([x0, x1]) {
                     let s = i.wrapping_add_signed(f.off);
-                    consider(f.src, f.image_dist, s, f.delta);
+                    consider(&mut best, f.src, f.image_dist, s, f.delta);
+                }
+            }
+            if best.is_none_or(|b| b.len < OLDER_BELOW) {
+                if let Some((source, image_dist, s, delta)) = older.and_then(lookup) {
+                    consider(&mut best, source, image_dist, s, delta);
                 }
             }
             match best {
@@ -479,6 +502,7 @@ impl GlzEncoder {
 fn hash_tail(table: &mut [u32], p: &[u8], base: u64, from: usize, end: usize) {
     for k in from.max(end.saturating_sub(2))..end.min(bgrx::len(p).saturating_sub(2)) {
         let (h, check) = hash3(px(p, k), px(p, k + 1), px(p, k + 2));
+        table[h + 1] = table[h];
         table[h] = check | ((base + k as u64) as u32 & POS_MASK);
     }
 }
@@ -616,13 +640,15 @@ fn remember(recent: &mut [i64; RECENT], delta: i64) {
     recent[0] = delta;
 }
 
-/// Hash-table index (`HASH_BITS` wide) and check of three pixels, in the
-/// bits of a table entry above `POS_MASK`.
+/// Index of the first entry of the bucket of three pixels (`WAYS`
+/// entries from there) and their check, in the bits of a table entry
+/// above `POS_MASK`.
 fn hash3(a: u32, b: u32, c: u32) -> (usize, u32) {
     let x = (u64::from(a) | (u64::from(b) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ u64::from(c).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     let x = x ^ (x >> 29);
-    ((x >> (64 - HASH_BITS)) as usize, x as u32 & !POS_MASK)
+    let bucket = (x >> (64 - HASH_BITS + WAYS.ilog2())) as usize;
+    (bucket * WAYS, x as u32 & !POS_MASK)
 }
 
 /// A candidate match for the RGB pass.
@@ -964,6 +990,31 @@ mod tests {
             })
             .sum();
         assert!(total * 5 < alone, "glz {total} vs lz {alone}");
+    }
+
+    #[test]
+    fn a_short_newest_match_leaves_room_for_the_older_entry() {
+        // One row of distinct pixels with three pieces that start alike:
+        // `full` twice and `short` (its first three pixels) in between.
+        // The second `full` finds the first through the bucket's older
+        // entry, so putting `short` between them costs nothing more than
+        // putting it after.
+        let noise = |k: u32| k.wrapping_mul(0x9E37_79B1) >> 8;
+        let full: Vec<u32> = (1..=6).map(|k| 0x00AB_0000 | k).collect();
+        let short = [full[0], full[1], full[2], 0x00CD_0000];
+        let row = |order: [&[u32]; 3]| -> Vec<u8> {
+            let mut px = Vec::new();
+            for (k, piece) in order.iter().enumerate() {
+                px.extend((0..40).map(|j| noise(100 * k as u32 + j)));
+                px.extend_from_slice(piece);
+            }
+            px.iter().flat_map(|p| p.to_le_bytes()).collect()
+        };
+        let width = |d: &Vec<u8>| d.len() as u32 / 4;
+        let between = row([&full, &short, &full]);
+        let after = row([&full, &full, &short]);
+        let size = |d: Vec<u8>| run(1 << 20, &[(width(&d), 1, d, false)]);
+        assert!(size(between) <= size(after));
     }
 
     #[test]

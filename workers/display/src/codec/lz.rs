@@ -141,7 +141,8 @@ pub(super) trait Unit: Copy + Eq {
     const LITERAL_BYTES: usize;
     /// Appends the literals.
     fn put_all(units: &[Self], out: &mut Vec<u8>);
-    /// The unit as a word of at most 24 bits, for hashing.
+    /// The unit as a word of at most 24 bits, for hashing and comparing
+    /// (equal units, equal words).
     fn word(self) -> u32;
 }
 
@@ -180,16 +181,18 @@ pub(super) fn hash_check(a: u32, b: u32, c: u32, bits: u32) -> (usize, u32) {
 }
 
 /// Length of the common prefix of `a` and `b`. Compares eight units at a
-/// time as arrays, which the compiler turns into a few wide compares
-/// instead of a call to `bcmp`.
-pub(super) fn common_len<T: Copy + Eq>(a: &[T], b: &[T]) -> usize {
+/// time: the union of their differences is one test the compiler keeps
+/// in vector registers, instead of a call to `bcmp` or a compare per unit.
+pub(super) fn common_len<T: Unit>(a: &[T], b: &[T]) -> usize {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut k = 0;
     for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        let x: &[T; 8] = x.try_into().expect("chunk of 8");
-        let y: &[T; 8] = y.try_into().expect("chunk of 8");
-        if x != y {
+        let diff = x
+            .iter()
+            .zip(y)
+            .fold(0, |u, (x, y)| u | (x.word() ^ y.word()));
+        if diff != 0 {
             break;
         }
         k += 8;
@@ -205,7 +208,7 @@ pub(super) fn common_len<T: Copy + Eq>(a: &[T], b: &[T]) -> usize {
 pub(super) fn run_len<T: Unit>(p: &[T], v: T) -> usize {
     let mut k = 0;
     for c in p.chunks_exact(8) {
-        if !c.iter().fold(true, |all, &x| all & (x == v)) {
+        if c.iter().fold(0, |u, x| u | (x.word() ^ v.word())) != 0 {
             break;
         }
         k += 8;

@@ -472,27 +472,54 @@ impl<const N: usize, const BASE: usize> Plane<N, BASE> {
 
     /// How many pixels at the start of `bytes` (packed pixel words) equal
     /// `value` in this plane's bytes. Runs are often long, so whole blocks
-    /// are compared at once, two pixels a word.
+    /// are compared at once, two pixels a word, and the end is found from
+    /// the words of the block that differs rather than pixel by pixel.
     fn run_length(bytes: &[u8], value: u32) -> usize {
-        const BLOCK: usize = 8;
         let mask2 = u64::from(Self::MASK) | u64::from(Self::MASK) << 32;
         let value2 = u64::from(value) | u64::from(value) << 32;
+        let diff = |b: &[u8]| {
+            (u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) ^ value2) & mask2
+        };
+        // Pixels before the first that differs, given the differences of
+        // consecutive pixel pairs, one of which is not zero.
+        let first = |d: &[u64]| {
+            let k = d.iter().position(|&x| x != 0).unwrap_or(d.len());
+            let lower = d.get(k).is_some_and(|&x| x as u32 == 0);
+            2 * k + usize::from(lower)
+        };
         let mut n = 0;
-        for block in bytes.chunks_exact(4 * BLOCK) {
-            let diff = block.chunks_exact(8).fold(0, |acc, b| {
-                acc | (u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-                    ^ value2)
-            });
-            if diff & mask2 != 0 {
-                break;
+        let mut blocks = bytes.chunks_exact(32);
+        for block in &mut blocks {
+            let d = [
+                diff(&block[..8]),
+                diff(&block[8..16]),
+                diff(&block[16..24]),
+                diff(&block[24..]),
+            ];
+            if d[0] | d[1] | d[2] | d[3] != 0 {
+                return n + first(&d);
             }
-            n += BLOCK;
+            n += 8;
         }
-        let rest = bytes.get(4 * n..).unwrap_or_default();
-        n + rest
-            .chunks_exact(4)
-            .position(|b| !Self::same(u32::from_le_bytes([b[0], b[1], b[2], b[3]]), value))
-            .unwrap_or(rest.len() / 4)
+        let rest = blocks.remainder();
+        let mut pairs = rest.chunks_exact(8);
+        for pair in &mut pairs {
+            let d = diff(pair);
+            if d != 0 {
+                return n + first(&[d]);
+            }
+            n += 2;
+        }
+        let last = pairs.remainder();
+        if last.len() == 4
+            && Self::same(
+                u32::from_le_bytes([last[0], last[1], last[2], last[3]]),
+                value,
+            )
+        {
+            n += 1;
+        }
+        n
     }
 
     /// Codes one row. The first row (`prev` empty) is predicted from the

@@ -213,3 +213,30 @@ proptest! {
         round_trip(w, 3, &data, alpha);
     }
 }
+
+proptest! {
+    /// Runs end at the first pixel that differs in the plane's bytes,
+    /// wherever it falls in a compared block, whatever the other bytes.
+    #[test]
+    fn run_lengths_match_a_pixel_by_pixel_count(
+        runs in proptest::collection::vec((1usize..20, 0u8..2), 0..8),
+        other in proptest::collection::vec(any::<u8>(), 160),
+    ) {
+        let colours: Vec<u8> = runs.iter().flat_map(|&(n, c)| std::iter::repeat_n(c, n)).collect();
+        let naive = |bytes: &[u8], mask: u32, v: u32| {
+            bytes
+                .chunks_exact(4)
+                .take_while(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & mask == v & mask)
+                .count()
+        };
+        // The colour in the plane's bytes, random bytes elsewhere.
+        let rgb: Vec<u8> = colours.iter().zip(&other).flat_map(|(&c, &o)| [c, 0, 7, o]).collect();
+        let alpha: Vec<u8> = colours.iter().zip(&other).flat_map(|(&c, &o)| [o, o, o, c]).collect();
+        for start in [0u32, 1] {
+            let v = start | 7 << 16;
+            prop_assert_eq!(super::Plane::<3, 2>::run_length(&rgb, v), naive(&rgb, 0x00ff_ffff, v));
+            let v = start << 24;
+            prop_assert_eq!(super::Plane::<1, 3>::run_length(&alpha, v), naive(&alpha, 0xff00_0000, v));
+        }
+    }
+}
