@@ -332,11 +332,6 @@ impl Qmp {
         }
     }
 
-    /// QEMU's own picture of the screen (its first head).
-    fn screendump(&mut self, path: &Path) -> Image {
-        self.screendump_of(None, path)
-    }
-
     /// QEMU's own picture of the head of `device` (a QEMU device id), or
     /// of the first head.
     fn screendump_of(&mut self, device: Option<&str>, path: &Path) -> Image {
@@ -360,12 +355,27 @@ impl Qmp {
 /// before or just after it (the guest may change between the two); fails
 /// with the last difference after [`PICTURE_TIMEOUT`].
 fn client_shows_the_guest(label: &str, port: u16, qmp: &mut Qmp, dir: &Path) -> Image {
+    matches_a_screendump(label, qmp, None, dir, |_| {
+        spicy_screenshot(port, None).unwrap_or_else(|e| panic!("{label}: spicy-screenshot: {e}"))
+    })
+}
+
+/// Takes `shot` between two of QEMU's screendumps of `device`'s head (or
+/// the first head) until it equals one of them (the guest may change
+/// between the two), pausing between tries; fails with the last
+/// difference after [`PICTURE_TIMEOUT`]. `shot` gets the deadline.
+fn matches_a_screendump(
+    label: &str,
+    qmp: &mut Qmp,
+    device: Option<&str>,
+    dir: &Path,
+    mut shot: impl FnMut(Instant) -> Image,
+) -> Image {
     let deadline = Instant::now() + PICTURE_TIMEOUT;
     loop {
-        let before = qmp.screendump(&dir.join("before.ppm"));
-        let shot = spicy_screenshot(port, None)
-            .unwrap_or_else(|e| panic!("{label}: spicy-screenshot: {e}"));
-        let after = qmp.screendump(&dir.join("after.ppm"));
+        let before = qmp.screendump_of(device, &dir.join("before.ppm"));
+        let shot = shot(deadline);
+        let after = qmp.screendump_of(device, &dir.join("after.ppm"));
         for dump in [&before, &after] {
             if diff(dump, &shot).is_equal() {
                 return shot;
@@ -401,25 +411,13 @@ fn display_shows_the_head(
         MAX_FIRST_MESSAGES,
     )
     .unwrap_or_else(|e| panic!("{label}: no first picture: {e}"));
-    let deadline = Instant::now() + PICTURE_TIMEOUT;
-    loop {
-        let before = qmp.screendump_of(device, &dir.join("before.ppm"));
+    matches_a_screendump(label, qmp, device, dir, |deadline| {
         follow_until_quiet(&mut channel, &mut surface, deadline)
             .unwrap_or_else(|e| panic!("{label}: {e}"));
-        let shot = surface
+        surface
             .image()
-            .unwrap_or_else(|| panic!("{label}: no picture on display {display}"));
-        let after = qmp.screendump_of(device, &dir.join("after.ppm"));
-        for dump in [&before, &after] {
-            if diff(dump, &shot).is_equal() {
-                return shot;
-            }
-        }
-        if Instant::now() >= deadline {
-            assert_same_image(label, &after, &shot);
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+            .unwrap_or_else(|| panic!("{label}: no picture on display {display}"))
+    })
 }
 
 /// Applies display messages to `surface` until none came for [`QUIET`],
