@@ -25,5 +25,6 @@ pub mod ending;
 pub mod harness;
 pub mod image;
 pub mod live_client;
+pub mod scene;
 pub mod throttle;
 pub mod watch;

@@ -22,11 +22,12 @@ use spicebox_protocol::display::{
     SURFACE_FMT_32_ARGB,
 };
 use spicebox_tests::client::{
-    consts::*, drain_until_quiet, key_body, wait_full_draw, ClientSurface, Session,
+    consts::*, drain_until_quiet, wait_full_draw, ClientSurface, Session,
 };
 use spicebox_tests::harness::{assert_same_image, Server};
 use spicebox_tests::image::{assert_psnr_at_least, psnr, Image};
 use spicebox_tests::live_client::{crop, press_start_key, DrawRecorder, LiveClient};
+use spicebox_tests::scene::play_scene;
 use spicebox_vdi::scripted::alpha::{FLAT_AGAIN_AT, FLAT_OPAQUE_AT, FLAT_TILE, PHOTO_TILE};
 use spicebox_vdi::scripted::Scene;
 
@@ -91,43 +92,28 @@ fn alpha_reaches_the_test_client_exactly_and_survives_a_worker_restart() {
         "the frozen desktop is shown opaque"
     );
 
-    inputs
-        .send(MSGC_INPUTS_KEY_DOWN, &key_body(0x39))
-        .expect("KEY_DOWN");
-    inputs
-        .send(MSGC_INPUTS_KEY_UP, &key_body(0xb9))
-        .expect("KEY_UP");
     // The last draw at each destination corner: (x, y, width) -> type.
     let mut last_type = std::collections::HashMap::new();
     let mut formats = std::collections::BTreeSet::new();
-    let deadline = Instant::now() + SCENE;
-    let mut finished_at: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        assert!(now < deadline, "the alpha scene did not finish and settle");
-        if finished_at.is_none() && !server.log_lines_with("scene finished").is_empty() {
-            finished_at = Some(now);
-        }
-        match display.recv(QUIET) {
-            Ok((t, body)) => {
-                surface
-                    .apply(t, &body)
-                    .unwrap_or_else(|e| panic!("client-side check failed: {e}"));
-                if t == MSG_DISPLAY_DRAW_COPY {
-                    let d = parse_draw_copy(&body).expect("DRAW_COPY parses");
-                    last_type.insert(
-                        (d.dest.left, d.dest.top, d.dest.width()),
-                        d.image.image_type,
-                    );
-                    if let ImagePayload::Bitmap { format, .. } = d.image.payload {
-                        formats.insert(format);
-                    }
+    play_scene(
+        &server,
+        &mut inputs,
+        &mut display,
+        &mut surface,
+        (QUIET, SCENE),
+        |t, body| {
+            if t == MSG_DISPLAY_DRAW_COPY {
+                let d = parse_draw_copy(body).expect("DRAW_COPY parses");
+                last_type.insert(
+                    (d.dest.left, d.dest.top, d.dest.width()),
+                    d.image.image_type,
+                );
+                if let ImagePayload::Bitmap { format, .. } = d.image.payload {
+                    formats.insert(format);
                 }
             }
-            Err(_) if finished_at.is_some_and(|f| f.elapsed() > QUIET) => break,
-            Err(_) => {}
-        }
-    }
+        },
+    );
     assert_eq!(
         formats.into_iter().collect::<Vec<_>>(),
         vec![BITMAP_FMT_RGBA],

@@ -33,6 +33,7 @@ use spicebox_tests::client::{
 };
 use spicebox_tests::harness::{assert_same_image, Server};
 use spicebox_tests::live_client::{press_start_key, LiveClient};
+use spicebox_tests::scene::play_scene;
 use spicebox_vdi::scripted::cache::{
     repaint_position, tile_position, A_AGAIN_AT, REPAINTED_FIRST, REPAINTED_LAST, TILE, TILES,
 };
@@ -74,48 +75,31 @@ fn repeated_images_go_as_cache_references_within_the_client_size() {
     drain_until_quiet(&mut display, &mut surface, QUIET, Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("settling before the scene: {e}"));
 
-    // The scene starts at a key press.
-    inputs
-        .send(MSGC_INPUTS_KEY_DOWN, &key_body(0x39))
-        .expect("KEY_DOWN");
-    inputs
-        .send(MSGC_INPUTS_KEY_UP, &key_body(0xb9))
-        .expect("KEY_UP");
-
     // Every draw by its destination's top-left corner, latest last.
     let mut draws: HashMap<(i32, i32, u32), Vec<Draw>> = HashMap::new();
     let mut invals = 0usize;
-    let deadline = Instant::now() + SCENE_TIMEOUT;
-    let mut finished_at: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        assert!(now < deadline, "the cache scene did not finish and settle");
-        if finished_at.is_none() && !server.log_lines_with("scene finished").is_empty() {
-            finished_at = Some(now);
-        }
-        match display.recv(QUIET) {
-            Ok((t, body)) => {
-                surface
-                    .apply(t, &body)
-                    .unwrap_or_else(|e| panic!("client-side check failed: {e}"));
-                if t == MSG_DISPLAY_INVAL_LIST {
-                    invals += 1;
-                }
-                if t == MSG_DISPLAY_DRAW_COPY {
-                    let d = parse_draw_copy(&body).expect("DRAW_COPY parses");
-                    draws
-                        .entry((d.dest.left, d.dest.top, d.dest.width()))
-                        .or_default()
-                        .push(Draw {
-                            image_type: d.image.image_type,
-                            cache_me: d.image.flags & IMAGE_FLAG_CACHE_ME != 0,
-                        });
-                }
+    play_scene(
+        &server,
+        &mut inputs,
+        &mut display,
+        &mut surface,
+        (QUIET, SCENE_TIMEOUT),
+        |t, body| {
+            if t == MSG_DISPLAY_INVAL_LIST {
+                invals += 1;
             }
-            Err(_) if finished_at.is_some_and(|f| f.elapsed() > QUIET) => break,
-            Err(_) => {}
-        }
-    }
+            if t == MSG_DISPLAY_DRAW_COPY {
+                let d = parse_draw_copy(body).expect("DRAW_COPY parses");
+                draws
+                    .entry((d.dest.left, d.dest.top, d.dest.width()))
+                    .or_default()
+                    .push(Draw {
+                        image_type: d.image.image_type,
+                        cache_me: d.image.flags & IMAGE_FLAG_CACHE_ME != 0,
+                    });
+            }
+        },
+    );
 
     let last_at = |(x, y): (u32, u32), side: u32| -> Draw {
         *draws
