@@ -98,6 +98,29 @@ impl Ending {
         }
     }
 
+    /// After its machine was killed at `killed`: the session's main
+    /// channel closes, spicebox exits with status 0 within
+    /// [`END_TIMEOUT`], and its log says it ended cleanly. `label` names
+    /// the case in messages.
+    pub fn assert_ends_with_its_machine(
+        &mut self,
+        main: &mut Channel,
+        killed: Instant,
+        label: &str,
+    ) {
+        main.wait_closed(END_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{label}: the main channel: {e}"));
+        let status = self.wait_exit(END_TIMEOUT).unwrap_or_else(|| {
+            panic!("{label}: spicebox still runs {END_TIMEOUT:?} after its machine died")
+        });
+        eprintln!(
+            "{label}: spicebox exited {:.1} s after its machine was killed ({status})",
+            killed.elapsed().as_secs_f64()
+        );
+        assert!(status.success(), "{label}: spicebox exited with {status}");
+        self.assert_ended_cleanly(label);
+    }
+
     /// Checks the log of a spicebox that ended with its machine: the
     /// reason line, a host that exited cleanly, nothing that crashed.
     pub fn assert_ended_cleanly(&self, label: &str) {

@@ -684,19 +684,7 @@ fn spicebox_serves_a_p2p_vm_through_qmp_and_ends_when_it_goes() {
         "the last picture was not the 'gone' one ({:.0} % of it)",
         gone_share(&last) * 100.0
     );
-    session
-        .main
-        .wait_closed(END_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the main channel: {e}"));
-    let status = spicebox
-        .wait_exit(END_TIMEOUT)
-        .unwrap_or_else(|| panic!("spicebox still runs {END_TIMEOUT:?} after QEMU died"));
-    eprintln!(
-        "qemu_dbus: spicebox exited {:.1} s after QEMU was killed ({status})",
-        killed.elapsed().as_secs_f64()
-    );
-    assert!(status.success(), "spicebox exited with {status}");
-    spicebox.assert_ended_cleanly("qemu p2p end");
+    spicebox.assert_ends_with_its_machine(&mut session.main, killed, "qemu p2p end");
 }
 
 #[test]

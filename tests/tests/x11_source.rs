@@ -548,19 +548,7 @@ fn killing_the_x_server_with_on_host_exit_end_ends_spicebox() {
         .unwrap_or_else(|e| panic!("after the X server died: {e}"));
     let last = surface.image().expect("a picture before the end");
     assert_same_image("x11-end-last-picture", &gone_image(&display, true), &last);
-    session
-        .main
-        .wait_closed(END_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the main channel: {e}"));
-    let status = spicebox
-        .wait_exit(END_TIMEOUT)
-        .unwrap_or_else(|| panic!("spicebox still runs {END_TIMEOUT:?} after its X server died"));
-    eprintln!(
-        "x11_source: spicebox exited {:.1} s after the X server was killed ({status})",
-        killed.elapsed().as_secs_f64()
-    );
-    assert!(status.success(), "spicebox exited with {status}");
-    spicebox.assert_ended_cleanly("x11 end");
+    spicebox.assert_ends_with_its_machine(&mut session.main, killed, "x11 end");
 }
 
 #[test]
