@@ -19,15 +19,13 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::thread;
 
-use futures_util::StreamExt;
 use spicebox_ipc::{FromHost, IpcError, PcmFormat, MAX_AUDIO_CHANNELS, MAX_AUDIO_CHUNK};
 use tokio::sync::oneshot;
-use zbus::message::{Flags, Header, Type};
-use zbus::zvariant::OwnedValue;
+use zbus::message::Header;
 use zbus::{Message, MessageStream};
 
 use super::error::QemuError;
-use super::p2p_link;
+use super::p2p_link::{self, Answer};
 use super::Link;
 use crate::error::VdiError;
 use crate::host::peer_gone;
@@ -311,18 +309,10 @@ async fn run(ours: UnixStream, streams: &mut Streams, link: &Link) -> Result<(),
         .map_err(AudioEnd::Vm)?;
     let mut messages = MessageStream::from(&conn);
     let mut warned = false;
-    while let Some(msg) = messages.next().await {
-        let msg = match msg {
-            Ok(msg) => msg,
-            Err(zbus::Error::InputOutput(_)) => return Ok(()),
-            Err(e) => return Err(vm(e)),
-        };
-        if msg.message_type() != Type::MethodCall {
-            continue;
-        }
+    while let Some(msg) = p2p_link::next_call(&mut messages).await.map_err(vm)? {
         let header = msg.header();
         let answer = handle(&msg, &header, streams, link)?;
-        if let Err(Refusal::Fault(fault)) = &answer {
+        if let Err(fault) = &answer {
             // Once per connection: a broken producer would flood the log.
             if !warned {
                 tracing::warn!(%fault, "refused an audio call from QEMU; further ones are logged at debug level");
@@ -331,29 +321,7 @@ async fn run(ours: UnixStream, streams: &mut Streams, link: &Link) -> Result<(),
                 tracing::debug!(%fault, "refused an audio call");
             }
         }
-        if header.primary().flags().contains(Flags::NoReplyExpected) {
-            continue;
-        }
-        let sent = match answer {
-            Ok(Answer::Empty) => conn.reply(&header, &()).await,
-            Ok(Answer::NoProperties) => {
-                let none: HashMap<String, OwnedValue> = HashMap::new();
-                conn.reply(&header, &(none,)).await
-            }
-            Err(Refusal::Unknown(name)) => {
-                conn.reply_error(&header, name, &"not implemented by spicebox")
-                    .await
-            }
-            Err(Refusal::Fault(fault)) => {
-                conn.reply_error(
-                    &header,
-                    "org.freedesktop.DBus.Error.InvalidArgs",
-                    &fault.to_string(),
-                )
-                .await
-            }
-        };
-        sent.map_err(vm)?;
+        p2p_link::reply(&conn, &header, &answer).await.map_err(vm)?;
     }
     Ok(())
 }
@@ -362,36 +330,21 @@ async fn run(ours: UnixStream, streams: &mut Streams, link: &Link) -> Result<(),
 /// bytes per frame, bytes per second, big endian.
 type InitArgs = (u64, u8, bool, bool, u32, u8, u32, u32, bool);
 
-/// A call that succeeded.
-enum Answer {
-    Empty,
-    /// `GetAll`: the listener has no properties in 7.2's interface.
-    NoProperties,
-}
-
-/// A call that did not.
-enum Refusal {
-    /// An error of this name.
-    Unknown(&'static str),
-    /// QEMU's arguments did not fit.
-    Fault(AudioFault),
-}
-
 fn handle(
     msg: &Message,
     header: &Header<'_>,
     streams: &mut Streams,
     link: &Link,
-) -> Result<Result<Answer, Refusal>, AudioEnd> {
+) -> Result<Result<Answer, AudioFault>, AudioEnd> {
     if header.path().map(|p| p.as_str()) != Some(PATH) {
-        return Ok(Err(Refusal::Unknown(
+        return Ok(Ok(Answer::Unknown(
             "org.freedesktop.DBus.Error.UnknownObject",
         )));
     }
     let interface = header.interface().map(|i| i.as_str()).unwrap_or("");
     let member = header.member().map(|m| m.as_str()).unwrap_or("");
     let body = msg.body();
-    let arguments = |e: zbus::Error| Refusal::Fault(AudioFault::Arguments(e.to_string()));
+    let arguments = |e: zbus::Error| AudioFault::Arguments(e.to_string());
     let relayed = match (interface, member) {
         (INTERFACE, "Init") => {
             let parsed: Result<InitArgs, _> = body.deserialize();
@@ -411,27 +364,21 @@ fn handle(
                     if let Ok(FromHost::AudioOutOpened { format, .. }) = &opened {
                         tracing::info!(stream = id, ?format, "QEMU opened an audio output stream");
                     }
-                    opened.map(|msg| vec![msg]).map_err(Refusal::Fault)
+                    opened.map(|msg| vec![msg])
                 }
                 Err(e) => Err(arguments(e)),
             }
         }
         (INTERFACE, "Fini") => match body.deserialize::<u64>() {
-            Ok(id) => streams.fini(id).map(|m| vec![m]).map_err(Refusal::Fault),
+            Ok(id) => streams.fini(id).map(|m| vec![m]),
             Err(e) => Err(arguments(e)),
         },
         (INTERFACE, "SetEnabled") => match body.deserialize::<(u64, bool)>() {
-            Ok((id, on)) => streams
-                .enabled(id, on)
-                .map(|m| vec![m])
-                .map_err(Refusal::Fault),
+            Ok((id, on)) => streams.enabled(id, on).map(|m| vec![m]),
             Err(e) => Err(arguments(e)),
         },
         (INTERFACE, "SetVolume") => match body.deserialize::<(u64, bool, &[u8])>() {
-            Ok((id, mute, volume)) => streams
-                .volume(id, mute, volume)
-                .map(|m| vec![m])
-                .map_err(Refusal::Fault),
+            Ok((id, mute, volume)) => streams.volume(id, mute, volume).map(|m| vec![m]),
             Err(e) => Err(arguments(e)),
         },
         (INTERFACE, "Write") => match body.deserialize::<(u64, &[u8])>() {
@@ -443,13 +390,17 @@ fn handle(
                     }
                     Ok(Vec::new())
                 }
-                Err(fault) => Err(Refusal::Fault(fault)),
+                Err(fault) => Err(fault),
             },
             Err(e) => Err(arguments(e)),
         },
         ("org.freedesktop.DBus.Properties", "GetAll") => return Ok(Ok(Answer::NoProperties)),
         ("org.freedesktop.DBus.Peer", "Ping") => Ok(Vec::new()),
-        _ => Err(Refusal::Unknown("org.freedesktop.DBus.Error.UnknownMethod")),
+        _ => {
+            return Ok(Ok(Answer::Unknown(
+                "org.freedesktop.DBus.Error.UnknownMethod",
+            )))
+        }
     };
     match relayed {
         Ok(messages) => {

@@ -16,20 +16,17 @@
 //! (an `Update` must not overtake the `Scanout` before it) and lets the
 //! pixel arrays be borrowed from the message instead of copied.
 
-use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use futures_util::StreamExt;
 use tokio::sync::oneshot;
-use zbus::message::{Flags, Header, Type};
-use zbus::zvariant::OwnedValue;
+use zbus::message::Header;
 use zbus::{Message, MessageStream};
 
 use super::bus::ConsoleProxy;
 use super::error::QemuError;
-use super::p2p_link;
+use super::p2p_link::{self, Answer};
 use super::screen::{Fault, Screen, Updated};
 use crate::error::VdiError;
 
@@ -129,17 +126,7 @@ async fn run(
     let conn = p2p_link::accept(ours, MAX_QUEUED).await.map_err(Stop::Vm)?;
     let mut messages = MessageStream::from(&conn);
     let mut warned = false;
-    while let Some(msg) = messages.next().await {
-        let msg = match msg {
-            Ok(msg) => msg,
-            // The socket closed under the reader: QEMU exited.
-            Err(zbus::Error::InputOutput(_)) => return Ok(()),
-            // Ends the connection: zbus cannot resynchronise a stream.
-            Err(e) => return Err(vm(e)),
-        };
-        if msg.message_type() != Type::MethodCall {
-            continue;
-        }
+    while let Some(msg) = p2p_link::next_call(&mut messages).await.map_err(vm)? {
         let header = msg.header();
         let answer = handle(&msg, &header, screen, console).await?;
         if let Err(QemuError::BadFrame(why)) = &answer {
@@ -151,42 +138,9 @@ async fn run(
                 tracing::debug!(%why, "dropped an update");
             }
         }
-        if header.primary().flags().contains(Flags::NoReplyExpected) {
-            continue;
-        }
-        let sent = match answer {
-            Ok(Reply::Empty) => conn.reply(&header, &()).await,
-            Ok(Reply::NoProperties) => {
-                let none: HashMap<String, OwnedValue> = HashMap::new();
-                conn.reply(&header, &(none,)).await
-            }
-            Ok(Reply::Unknown(name)) => {
-                conn.reply_error(&header, name, &"not implemented by spicebox")
-                    .await
-            }
-            Err(e) => {
-                conn.reply_error(
-                    &header,
-                    "org.freedesktop.DBus.Error.InvalidArgs",
-                    &e.to_string(),
-                )
-                .await
-            }
-        };
-        sent.map_err(vm)?;
+        p2p_link::reply(&conn, &header, &answer).await.map_err(vm)?;
     }
     Ok(())
-}
-
-/// What to answer.
-enum Reply {
-    /// An empty method return.
-    Empty,
-    /// An empty property list (`GetAll`): the listener has no properties
-    /// in 7.2's interface.
-    NoProperties,
-    /// An error of this name.
-    Unknown(&'static str),
 }
 
 async fn handle(
@@ -194,9 +148,9 @@ async fn handle(
     header: &Header<'_>,
     screen: &Mutex<Screen>,
     console: &ConsoleProxy<'static>,
-) -> Result<Result<Reply, QemuError>, Stop> {
+) -> Result<Result<Answer, QemuError>, Stop> {
     if header.path().map(|p| p.as_str()) != Some(PATH) {
-        return Ok(Ok(Reply::Unknown(
+        return Ok(Ok(Answer::Unknown(
             "org.freedesktop.DBus.Error.UnknownObject",
         )));
     }
@@ -247,13 +201,13 @@ async fn handle(
             tracing::warn!(
                 "QEMU sends DMABUF scanouts (gl=on); spicebox needs -display dbus without gl"
             );
-            Ok(Ok(Reply::Unknown(
+            Ok(Ok(Answer::Unknown(
                 "org.freedesktop.DBus.Error.NotSupported",
             )))
         }
-        ("org.freedesktop.DBus.Properties", "GetAll") => Ok(Ok(Reply::NoProperties)),
-        ("org.freedesktop.DBus.Peer", "Ping") => Ok(Ok(Reply::Empty)),
-        _ => Ok(Ok(Reply::Unknown(
+        ("org.freedesktop.DBus.Properties", "GetAll") => Ok(Ok(Answer::NoProperties)),
+        ("org.freedesktop.DBus.Peer", "Ping") => Ok(Ok(Answer::Empty)),
+        _ => Ok(Ok(Answer::Unknown(
             "org.freedesktop.DBus.Error.UnknownMethod",
         ))),
     }
@@ -261,9 +215,9 @@ async fn handle(
 
 /// The outcome of a call on the screen: QEMU's faults are answered, the
 /// region's end the host.
-fn applied(result: Result<(), Fault>) -> Result<Result<Reply, QemuError>, Stop> {
+fn applied(result: Result<(), Fault>) -> Result<Result<Answer, QemuError>, Stop> {
     match result {
-        Ok(()) => Ok(Ok(Reply::Empty)),
+        Ok(()) => Ok(Ok(Answer::Empty)),
         Err(Fault::Frame(why)) => Ok(Err(QemuError::BadFrame(why))),
         Err(Fault::Shm(e)) => Err(Stop::Host(e.into())),
     }
